@@ -38,6 +38,7 @@ _TRAILING_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\s*$")
 _FILE_NAME = re.compile(r"^\S+\.(jpe?g|png|gif|bmp|webp)$", re.I)
 _UI_WORDS = frozenset({"小字号", "大字号", "中字号", "打印", "关闭", "分享到", "分享", "返回顶部", "扫一扫",
                        "打印本页", "关闭窗口", "收藏", "top", "-", "|", "分享让更多人看到"})
+_MASTHEAD = re.compile(r"^\S{1,10}(网|在线|频道|门户|新闻网|教育网)$")
 _SENTENCE_END = "。！？!?；;"
 
 
@@ -74,7 +75,7 @@ def _is_boilerplate_line(line: str) -> bool:
     """Navigation, meta, copyright, link-list and UI lines (one stripped line of raw text)."""
     if line.lower() in _UI_WORDS or _FILE_NAME.match(line) or line.count("|") >= 3:
         return True
-    if _NAV.search(line) or _META.search(line) or _COPYRIGHT.search(line):
+    if _NAV.search(line) or _META.search(line) or _COPYRIGHT.search(line) or _MASTHEAD.match(line):
         return True
     if _RELATED_HEAD.match(line) and len(line) <= 30:
         return True
@@ -82,12 +83,16 @@ def _is_boilerplate_line(line: str) -> bool:
     return short_link and bool(_TRAILING_DATE.search(line) or _LIST_ITEM.match(line))
 
 
-def detect_boilerplate(raw: str, min_repeats: int = 3, max_watermark: int = 40) -> Boilerplate:
-    """Find a page's boilerplate: repeated short lines (watermarks), meta lines, link lists."""
+def detect_boilerplate(raw: str, min_repeats: int = 3, min_watermark: int = 5,
+                       max_watermark: int = 40) -> Boilerplate:
+    """Find a page's boilerplate: watermark tokens (a short line that also recurs at the end of
+    other lines, `min_repeats` times in all), meta and navigation lines, link lists."""
     stripped = [line.strip() for line in raw.splitlines()]
-    counts = Counter(line for line in stripped if line)
-    watermarks = tuple(sorted((t for t, n in counts.items()
-                               if n >= min_repeats and len(t) <= max_watermark), key=len, reverse=True))
+    whole = Counter(line for line in stripped if min_watermark <= len(line) <= max_watermark
+                    and not any(p in line for p in _SENTENCE_END))
+    watermarks = tuple(sorted(
+        (t for t in whole if sum(line.endswith(t) for line in stripped) >= min_repeats),
+        key=len, reverse=True))
     drop: set[str] = set()
     in_related = False
     for line in stripped:

@@ -32,16 +32,39 @@ def check(paths: list[str]) -> int:
     return status
 
 
+def build(root: Path, gazetteer_dir: Path, show_warnings: bool) -> int:
+    """Compile all sources to train/dev/test, print statistics and findings; 1 on checker errors."""
+    from edupair.corpus import build_corpus
+    from edupair.regions import Gazetteer
+
+    gazetteer = Gazetteer.from_folder(gazetteer_dir) if gazetteer_dir.exists() else None
+    try:
+        splits, findings, stats = build_corpus(root, gazetteer)
+    except AnnotationError as exc:
+        print(f"ERROR {exc}")
+        return 1
+    print(", ".join(f"{name} {len(part)}" for name, part in splits.items()))
+    for key, value in stats.items():
+        print(f"  {key}: {value}")
+    for finding in findings.errors:
+        print(f"ERROR {finding}")
+    if show_warnings:
+        for finding in findings.warnings:
+            print(f"WARNING {finding}")
+    print(f"{len(findings.errors)} errors, {len(findings.warnings)} warnings")
+    return 1 if findings.errors else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", nargs="+", metavar="FILE", help="only compile these files and print counts")
+    parser.add_argument("--root", default="data/annotations")
+    parser.add_argument("--gazetteer", default="../shared/corpora/gazetteers/admin_divisions_cn")
+    parser.add_argument("--show-warnings", action="store_true")
     args = parser.parse_args()
     if args.check:
         return check(args.check)
-    from edupair.corpus import build_corpus
-
-    build_corpus(Path("data/annotations"))
-    return 0
+    return build(Path(args.root), Path(args.gazetteer), args.show_warnings)
 
 
 if __name__ == "__main__":

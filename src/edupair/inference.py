@@ -1,0 +1,201 @@
+"""Inference: raw text → normalized windows → model → entities and relations on raw offsets.
+
+`Predictor.predict_texts` returns one record per input, in input order, in the output
+contract of the model issue; decoding is shared with evaluation during training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from edupair.features import Feature, Featurizer, collate
+from edupair.model import EduPairModel
+from edupair.schema import RELATION_ENDS, SYMMETRIC_RELATIONS
+from edupair.text import Normalized, normalize
+
+
+@dataclass(frozen=True)
+class Span:
+    """A predicted entity on the normalized text."""
+
+    start: int
+    end: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Link:
+    """A predicted relation between two spans."""
+
+    head: Span
+    label: str
+    tail: Span
+    score: float
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
+
+
+def allowed_ends(model: EduPairModel) -> dict[str, frozenset[tuple[str, str]]]:
+    """The (head type, tail type) pairs per relation declared in the model's config (else the guide's)."""
+    declared = model.extra.get("relation_ends")
+    if not declared:
+        return dict(RELATION_ENDS)
+    return {label: frozenset(tuple(pair) for pair in pairs) for label, pairs in declared.items()}
+
+
+def decode_feature(feat: Feature, out: dict[str, torch.Tensor], i: int, entity_labels: list[str],
+                   relation_labels: list[str], threshold: float,
+                   ends: dict[str, frozenset[tuple[str, str]]]) -> tuple[list[Span], list[Link]]:
+    """Spans and links of one window from the three pointer grids of batch row `i`."""
+    ent = out["entity_logits"][i]
+    spans: dict[tuple[int, int, str], tuple[int, int, float]] = {}
+    for t, s, e in (ent > threshold).nonzero().tolist():
+        if s >= len(feat.offsets) or e >= len(feat.offsets) or feat.offsets[s][1] <= feat.offsets[s][0]:
+            continue
+        start, end = feat.offsets[s][0] + feat.char_offset, feat.offsets[e][1] + feat.char_offset
+        if end > start:
+            spans[(start, end, entity_labels[t])] = (s, e, ent[t, s, e].item())
+    found = [Span(a, b, label, _sigmoid(v[2])) for (a, b, label), v in spans.items()]
+    token_of = {(sp.start, sp.end, sp.label): spans[(sp.start, sp.end, sp.label)][:2] for sp in found}
+    heads, tails = out["head_logits"][i], out["tail_logits"][i]
+    links = []
+    for r, label in enumerate(relation_labels):
+        allowed = ends.get(label, frozenset())
+        for h in found:
+            for t in found:
+                if h is t or (h.label, t.label) not in allowed:
+                    continue
+                (hs, he), (ts, te) = token_of[(h.start, h.end, h.label)], token_of[(t.start, t.end, t.label)]
+                hv, tv = heads[r, hs, ts].item(), tails[r, he, te].item()
+                if label in SYMMETRIC_RELATIONS:
+                    hv = max(hv, heads[r, ts, hs].item())
+                    tv = max(tv, tails[r, te, he].item())
+                if hv > threshold and tv > threshold:
+                    links.append(Link(h, label, t, min(_sigmoid(hv), _sigmoid(tv))))
+    return found, links
+
+
+def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], list[Link]]:
+    """Merge windows: best score per (start, end, label), then flat non-overlapping spans by score,
+    then links whose ends survived (symmetric links once, in text order)."""
+    best: dict[tuple[int, int, str], Span] = {}
+    for sp in spans:
+        key = (sp.start, sp.end, sp.label)
+        if key not in best or sp.score > best[key].score:
+            best[key] = sp
+    kept: list[Span] = []
+    for sp in sorted(best.values(), key=lambda x: (-x.score, x.start)):
+        if all(sp.end <= k.start or k.end <= sp.start for k in kept):
+            kept.append(sp)
+    kept.sort(key=lambda x: (x.start, x.end))
+    alive = {(k.start, k.end, k.label): k for k in kept}
+    out: dict[tuple, Link] = {}
+    for link in links:
+        h, t = alive.get((link.head.start, link.head.end, link.head.label)), \
+            alive.get((link.tail.start, link.tail.end, link.tail.label))
+        if h is None or t is None:
+            continue
+        if link.label in SYMMETRIC_RELATIONS and (t.start, t.end) < (h.start, h.end):
+            h, t = t, h
+        key = (h.start, h.end, link.label, t.start, t.end)
+        if key not in out or link.score > out[key].score:
+            out[key] = Link(h, link.label, t, link.score)
+    return kept, sorted(out.values(), key=lambda x: (x.head.start, x.tail.start, x.label))
+
+
+@torch.no_grad()
+def predict_features(model: EduPairModel, features: list[Feature], pad_id: int, batch_size: int,
+                     threshold: float, device: torch.device) -> Iterator[tuple[Feature, list[Span], list[Link]]]:
+    """Run the model over features in length-sorted batches; yields (feature, spans, links)."""
+    ends = allowed_ends(model)
+    order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
+    for b in range(0, len(order), batch_size):
+        chunk = [features[i] for i in order[b:b + batch_size]]
+        batch = collate(chunk, pad_id, len(model.entity_labels), len(model.relation_labels), with_labels=False)
+        out = model(**{k: v.to(device) for k, v in batch.items()})
+        out = {k: v.float().cpu() for k, v in out.items()}
+        for i, feat in enumerate(chunk):
+            spans, links = decode_feature(feat, out, i, model.entity_labels, model.relation_labels, threshold, ends)
+            yield feat, spans, links
+
+
+def record(doc_id: str, norm: Normalized, spans: list[Span], links: list[Link]) -> dict:
+    """One output line of the contract: entities with normalized and raw offsets, relations, error=None."""
+    ids = {}
+    entities = []
+    for n, sp in enumerate(spans, start=1):
+        raw_start, raw_end = norm.to_raw(sp.start, sp.end)
+        ids[(sp.start, sp.end, sp.label)] = f"T{n}"
+        entities.append({"id": f"T{n}", "label": sp.label, "text": norm.text[sp.start:sp.end],
+                         "raw_text": norm.raw[raw_start:raw_end], "start": sp.start, "end": sp.end,
+                         "raw_start": raw_start, "raw_end": raw_end, "score": round(sp.score, 4)})
+    relations = [{"head": norm.text[ln.head.start:ln.head.end], "head_label": ln.head.label,
+                  "head_id": ids[(ln.head.start, ln.head.end, ln.head.label)], "label": ln.label,
+                  "tail": norm.text[ln.tail.start:ln.tail.end], "tail_label": ln.tail.label,
+                  "tail_id": ids[(ln.tail.start, ln.tail.end, ln.tail.label)], "score": round(ln.score, 4)}
+                 for ln in links]
+    return {"id": doc_id, "entities": entities, "relations": relations, "error": None}
+
+
+def error_record(doc_id: str, exc: BaseException) -> dict:
+    """The record of a document that failed: no entities, and the error's type and message."""
+    return {"id": doc_id, "entities": [], "relations": [],
+            "error": {"type": type(exc).__name__, "message": str(exc)}}
+
+
+class Predictor:
+    """A loaded model folder ready to turn raw texts into records."""
+
+    def __init__(self, folder: str, device: str = "auto", batch_size: int = 16, threshold: float | None = None) -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model, self.tokenizer = EduPairModel.load(folder, self.device)
+        extra = self.model.extra
+        self.threshold = extra.get("threshold", 0.0) if threshold is None else threshold
+        self.batch_size = batch_size
+        self.featurizer = Featurizer(self.tokenizer, self.model.entity_labels, self.model.relation_labels,
+                                     extra.get("max_length", 256), extra.get("window_chars", 250),
+                                     extra.get("window_overlap", 50))
+
+    def predict_normalized(self, norms: list[Normalized]) -> list[tuple[list[Span], list[Link]]]:
+        """Spans and links for already-normalized texts (one window batch run for all of them)."""
+        features = [f for i, n in enumerate(norms) for f in self.featurizer.encode_text(n.text, i)]
+        found: list[tuple[list[Span], list[Link]]] = [([], []) for _ in norms]
+        for feat, spans, links in predict_features(self.model, features, self.tokenizer.pad_token_id,
+                                                   self.batch_size, self.threshold, self.device):
+            found[feat.doc_index][0].extend(spans)
+            found[feat.doc_index][1].extend(links)
+        return [merge(spans, links) for spans, links in found]
+
+    def predict_texts(self, items: list[tuple[str, str]]) -> list[dict]:
+        """Records for (id, raw text) pairs, in order; a failing document gets an error record."""
+        norms: list[Normalized | None] = []
+        errors: dict[int, BaseException] = {}
+        for i, (_, raw) in enumerate(items):
+            try:
+                norms.append(normalize(raw))
+            except Exception as exc:  # noqa: BLE001 - one bad document must not stop the batch
+                norms.append(None)
+                errors[i] = exc
+        good = [i for i, n in enumerate(norms) if n is not None]
+        try:
+            results = dict(zip(good, self.predict_normalized([norms[i] for i in good]), strict=True))
+        except Exception:  # noqa: BLE001 - fall back to one document at a time to isolate the failure
+            results = {}
+            for i in good:
+                try:
+                    results[i] = self.predict_normalized([norms[i]])[0]
+                except Exception as exc:  # noqa: BLE001
+                    errors[i] = exc
+        out = []
+        for i, (doc_id, _) in enumerate(items):
+            out.append(error_record(doc_id, errors[i]) if i in errors else record(doc_id, norms[i], *results[i]))
+        return out

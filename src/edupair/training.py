@@ -1,0 +1,197 @@
+"""Training loop: accelerate (CPU, one or several GPUs), early stopping on dev relation F1,
+checkpoints to resume from, per-epoch metrics in a JSON log, the best model saved atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from edupair.annotations import Document, Entity, Relation, read_jsonl
+from edupair.augment import AugmentConfig, augment
+from edupair.evaluation import Evaluation, mention_level
+from edupair.features import Featurizer, collate
+from edupair.inference import merge, predict_features
+from edupair.model import EduPairModel
+from edupair.schema import ENTITY_LABELS, RELATION_LABELS
+
+
+def region_names(gazetteer_dir: str | None, limit: int = 4000, seed: int = 0) -> list[str]:
+    """County-level and higher names for entity substitution (empty when the table is absent)."""
+    if not gazetteer_dir or not Path(gazetteer_dir).exists():
+        return []
+    from edupair.regions import Gazetteer
+
+    gaz = Gazetteer.from_folder(gazetteer_dir, towns=False)
+    names = sorted({d.name for d in gaz.by_code.values() if d.level <= 3 and d.name not in ("市辖区", "县")})
+    random.Random(seed).shuffle(names)
+    return names[:limit]
+
+
+def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
+    """The model and tokenizer a config asks for: pretrained encoder or its config at random init."""
+    m = cfg.model
+    extra = {"max_length": m.max_length, "window_chars": m.window_chars, "window_overlap": m.window_overlap,
+             "threshold": m.threshold, "encoder": str(m.encoder), "random_init": bool(m.random_init),
+             "relation_ends": OmegaConf.to_container(m.relation_ends)}
+    overrides = OmegaConf.to_container(m.encoder_overrides) if m.get("encoder_overrides") else None
+    model = EduPairModel.from_encoder(str(m.encoder), list(ENTITY_LABELS), list(RELATION_LABELS), m.head_size,
+                                      random_init=m.random_init, extra=extra, encoder_overrides=overrides)
+    tokenizer = AutoTokenizer.from_pretrained(str(m.encoder))
+    return model, tokenizer
+
+
+@torch.no_grad()
+def evaluate_docs(model: EduPairModel, featurizer: Featurizer, docs: list[Document], pad_id: int,
+                  batch_size: int, threshold: float, device) -> Evaluation:
+    """Mention-level scores of the model on annotated documents (normalized text)."""
+    model.eval()
+    features = [f for i, d in enumerate(docs) for f in featurizer.encode_text(d.text, i)]
+    found = [([], []) for _ in docs]
+    for feat, spans, links in predict_features(model, features, pad_id, batch_size, threshold, device):
+        found[feat.doc_index][0].extend(spans)
+        found[feat.doc_index][1].extend(links)
+    preds = []
+    for doc, (spans, links) in zip(docs, found, strict=True):
+        spans, links = merge(spans, links)
+        ids = {(s.start, s.end, s.label): f"T{i}" for i, s in enumerate(spans, start=1)}
+        ents = [Entity(ids[(s.start, s.end, s.label)], s.start, s.end, s.label, doc.text[s.start:s.end])
+                for s in spans]
+        rels = [Relation(ids[(ln.head.start, ln.head.end, ln.head.label)],
+                         ids[(ln.tail.start, ln.tail.end, ln.tail.label)], ln.label) for ln in links]
+        preds.append(Document(doc.id, doc.text, ents, rels))
+    model.train()
+    return mention_level(docs, preds)
+
+
+def _atomic_save_model(model: EduPairModel, tokenizer, folder: Path, shard_size: str) -> None:
+    """Write the model folder next to its target, then swap it in."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(tmp, tokenizer, shard_size)
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+    """Resumable training state, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "state": state,
+                "rng": {"torch": torch.random.get_rng_state(), "python": random.getstate(),
+                        "numpy": np.random.get_state()}}, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train per `cfg`; returns the best dev metrics and where the model went."""
+    t = cfg.trainer
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    accelerator = Accelerator(mixed_precision=t.mixed_precision if torch.cuda.is_available() else "no",
+                              gradient_accumulation_steps=t.grad_accum)
+    set_seed(cfg.seed)
+    train_docs, dev_docs = read_jsonl(cfg.data.train), read_jsonl(cfg.data.dev)
+    if cfg.data.get("limit"):
+        train_docs, dev_docs = train_docs[: cfg.data.limit], dev_docs[: cfg.data.limit]
+    model, tokenizer = build_model(cfg)
+    m = cfg.model
+    featurizer = Featurizer(tokenizer, list(ENTITY_LABELS), list(RELATION_LABELS), m.max_length,
+                            m.window_chars, m.window_overlap)
+    aug_cfg = AugmentConfig(**{k: v for k, v in OmegaConf.to_container(cfg.augment).items() if k != "enabled"})
+    names = region_names(cfg.data.get("gazetteer")) if cfg.augment.enabled else []
+    clean_features = [f for i, d in enumerate(train_docs) for f in featurizer.encode_document(d, i)]
+    accelerator.print(f"train docs {len(train_docs)}, dev docs {len(dev_docs)}, windows {len(clean_features)}, "
+                      f"spans aligned {featurizer.stats.aligned}, unaligned {featurizer.stats.unaligned}")
+    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW([{"params": enc, "lr": t.lr_encoder}, {"params": heads, "lr": t.lr_heads}],
+                                  weight_decay=t.weight_decay)
+    steps_per_epoch = max(1, -(-len(clean_features) // (t.batch_size * t.grad_accum)))
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(t.warmup_ratio * steps_per_epoch * t.epochs),
+                                                steps_per_epoch * t.epochs)
+    work = Path(cfg.work_dir)
+    ckpt = work / "checkpoint.pt"
+    state = {"epoch": 0, "best_f1": -1.0, "bad_epochs": 0, "history": [], "elapsed": 0.0}
+    if cfg.resume and ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+        torch.random.set_rng_state(saved["rng"]["torch"])
+        random.setstate(saved["rng"]["python"])
+        np.random.set_state(saved["rng"]["numpy"])
+        accelerator.print(f"resumed after epoch {state['epoch']}")
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    n_ent, n_rel = len(ENTITY_LABELS), len(RELATION_LABELS)
+    out_dir = Path(cfg.output_dir)
+    start = time.time() - state["elapsed"]
+    log_path = work / "metrics.jsonl"
+    work.mkdir(parents=True, exist_ok=True)
+    while state["epoch"] < t.epochs and state["bad_epochs"] < t.patience:
+        epoch = state["epoch"]
+        rng = random.Random(cfg.seed * 1000 + epoch)
+        if cfg.augment.enabled:
+            docs = [augment(d, rng, aug_cfg, names) for d in train_docs]
+            features = [f for i, d in enumerate(docs) for f in featurizer.encode_document(d, i)]
+        else:
+            features = clean_features
+        order = list(range(len(features)))
+        rng.shuffle(order)
+        bar = tqdm(range(0, len(order), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
+                   disable=not accelerator.is_local_main_process)
+        losses = []
+        model.train()
+        for b in bar:
+            batch = collate([features[i] for i in order[b:b + t.batch_size]], tokenizer.pad_token_id, n_ent, n_rel)
+            with accelerator.accumulate(model):
+                loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()})["loss"]
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        unwrapped = accelerator.unwrap_model(model)
+        dev = evaluate_docs(unwrapped, featurizer, dev_docs, tokenizer.pad_token_id, t.eval_batch_size,
+                            m.threshold, accelerator.device)
+        f1 = dev.relations["micro"]["f1"]
+        state["epoch"] = epoch + 1
+        state["elapsed"] = time.time() - start
+        entry = {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4), **dev.summary(),
+                 "minutes": round(state["elapsed"] / 60, 2)}
+        state["history"].append(entry)
+        accelerator.print(json.dumps(entry))
+        if accelerator.is_main_process:
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+            if f1 > state["best_f1"]:
+                state["best_f1"], state["bad_epochs"] = f1, 0
+                _atomic_save_model(unwrapped, tokenizer, out_dir, cfg.shard_size)
+            else:
+                state["bad_epochs"] += 1
+            _save_checkpoint(ckpt, unwrapped, optimizer, scheduler, state)
+        if t.max_minutes and state["elapsed"] > t.max_minutes * 60:
+            accelerator.print(f"stopping: {t.max_minutes} minute budget spent")
+            break
+    return {"best_dev_relation_f1": state["best_f1"], "epochs": state["epoch"], "model": str(out_dir),
+            "minutes": round(state["elapsed"] / 60, 2), "history": state["history"]}

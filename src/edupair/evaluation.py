@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from edupair.annotations import Document, Entity, bio_tags
+from edupair.annotations import Document, Entity, Relation, bio_tags, document_from_dict, iter_jsonl
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS, SYMMETRIC_RELATIONS
-from edupair.text import normalize
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
@@ -105,11 +104,10 @@ def mention_level(gold: list[Document], pred: list[Document]) -> Evaluation:
         _compare({(e.start, e.end, e.label, e.text) for e in g.entities},
                  {(e.start, e.end, e.label, e.text) for e in p.entities}, ent_counts,
                  lambda x: x[2], lambda x: f"{x[2]} {x[3]}", errors)
-        gtext = {e.id: e.text for e in g.entities} | {e.id: e.text for e in p.entities}
         _compare({_relation_key(span[r.head], r.label, span[r.tail]) for r in g.relations},
                  {_relation_key(pspan[r.head], r.label, pspan[r.tail]) for r in p.relations}, rel_counts,
-                 lambda x: x[1], lambda x: f"{g.text[x[0][0]:x[0][1]]} {x[1]} {g.text[x[2][0]:x[2][1]]}", errors)
-        del gtext
+                 lambda x: x[1], lambda x, text=g.text: f"{text[x[0][0]:x[0][1]]} {x[1]} {text[x[2][0]:x[2][1]]}",
+                 errors)
         documents.append(errors)
     entities = _seqeval_table(y_true, y_pred)
     return Evaluation("mention", entities, _score_sets(rel_counts, RELATION_LABELS), documents)
@@ -169,13 +167,41 @@ def document_level(gold: list[GoldPage], records: list[dict]) -> Evaluation:
                       _score_sets(rel_counts, RELATION_LABELS), documents)
 
 
-def records_to_documents(records: list[dict], texts: dict[str, str]) -> list[Document]:
-    """Prediction records as annotation documents on the normalized text (for mention-level scoring)."""
+def records_to_documents(records: list[dict], gold: list[Document]) -> list[Document]:
+    """Prediction records as annotation documents on the gold texts (for mention-level scoring)."""
+    texts = {d.id: d.text for d in gold}
     docs = []
     for rec in records:
         ents = [Entity(e["id"], e["start"], e["end"], e["label"], e["text"]) for e in rec["entities"]]
-        from edupair.annotations import Relation
-
         rels = [Relation(r["head_id"], r["tail_id"], r["label"]) for r in rec["relations"]]
-        docs.append(Document(rec["id"], normalize(texts[rec["id"]]).text if rec["id"] in texts else "", ents, rels))
+        docs.append(Document(rec["id"], texts.get(rec["id"], ""), ents, rels))
     return docs
+
+
+def read_records(path: str) -> list[dict]:
+    """Prediction records from a JSONL file."""
+    return [obj for _, obj in iter_jsonl(path)]
+
+
+def run_evaluation(gold_path: str, pred_path: str | None, model: str | None, out_dir: str,
+                   batch_size: int = 16, device: str = "auto", worst: int = 20) -> dict:
+    """Score predictions (read, or made with `model`) against a gold file and write the reports."""
+    from edupair.inference import Predictor
+    from edupair.reports import write_report
+
+    objects = [obj for _, obj in iter_jsonl(gold_path)]
+    mention = bool(objects) and all("start" in e for o in objects for e in o.get("entities", []))
+    if pred_path:
+        records = read_records(pred_path)
+    elif model:
+        records = Predictor(model, device=device, batch_size=batch_size).predict_texts(
+            [(str(o["id"]), o["text"]) for o in objects])
+    else:
+        raise ValueError("give pred=FILE or model=DIR")
+    if mention:
+        gold = [document_from_dict(o, gold_path, i + 1) for i, o in enumerate(objects)]
+        evaluation = mention_level(gold, records_to_documents(records, gold))
+    else:
+        evaluation = document_level([gold_page(o) for o in objects], records)
+    meta = {"gold": gold_path, "predictions": pred_path or f"model {model}"}
+    return write_report(evaluation, out_dir, f"Evaluation of {pred_path or model} on {gold_path}", worst, meta)

@@ -147,7 +147,7 @@ def record(doc_id: str, norm: Normalized, spans: list[Span], links: list[Link]) 
 def error_record(doc_id: str, exc: BaseException) -> dict:
     """The record of a document that failed: no entities, and the error's type and message."""
     return {"id": doc_id, "entities": [], "relations": [],
-            "error": {"type": type(exc).__name__, "message": str(exc)}}
+            "error": {"type": getattr(exc, "kind", type(exc).__name__), "message": str(exc)}}
 
 
 class Predictor:

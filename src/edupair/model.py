@@ -135,6 +135,7 @@ class EduPairModel(nn.Module):
         missing, unexpected = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         missing = [k for k in missing if not k.endswith("position_ids")]
         if missing or unexpected:
-            raise ValueError(f"{folder}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise ValueError(f"{folder}: weights do not fit the model "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         return model.to(device).eval(), tokenizer

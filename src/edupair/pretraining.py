@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-import math
 import os
 import time
 from collections.abc import Iterator

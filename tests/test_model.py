@@ -1,0 +1,107 @@
+"""Model pipeline on a tiny random encoder: alignment, loss, training, resume, predict, evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from edupair.annotations import write_jsonl
+from edupair.batch import run_prediction
+from edupair.evaluation import run_evaluation
+from edupair.features import Featurizer, collate
+from edupair.model import multilabel_categorical_crossentropy
+from edupair.schema import ENTITY_LABELS, RELATION_LABELS
+from edupair.training import train
+
+from .conftest import make_doc
+
+ROOT = Path(__file__).resolve().parents[1]
+ENCODER = Path(os.environ.get("EDUPAIR_TEST_ENCODER", ROOT / "models" / "edupair-zh-mini"))
+needs_encoder = pytest.mark.skipif(not (ENCODER / "tokenizer.json").exists(), reason="embedded encoder missing")
+
+
+def tiny_cfg(tmp_path: Path, *overrides: str):
+    data = tmp_path / "data"
+    docs = [make_doc(f"fx-{i}") for i in range(6)]
+    write_jsonl(docs, data / "train.jsonl")
+    write_jsonl(docs[:2], data / "dev.jsonl")
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose("train", overrides=[
+            "model=tiny", f"model.encoder={ENCODER}", f"data.train={data / 'train.jsonl'}",
+            f"data.dev={data / 'dev.jsonl'}", "data.gazetteer=null", "trainer.epochs=2", "trainer.batch_size=4",
+            "trainer.threads=1", f"output_dir={tmp_path / 'model'}", f"work_dir={tmp_path / 'work'}", *overrides])
+
+
+@needs_encoder
+def test_alignment_uses_offsets():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(ENCODER))
+    feat = Featurizer(tok, list(ENTITY_LABELS), list(RELATION_LABELS), 128, 100, 20)
+    doc = make_doc()
+    (f,) = feat.encode_document(doc)
+    assert feat.stats.aligned == len(doc.entities) and feat.stats.unaligned == 0
+    for label, s, e in f.entities:
+        text = doc.text[f.offsets[s][0]:f.offsets[e][1]]
+        assert text in {x.text for x in doc.entities if x.label == ENTITY_LABELS[label]}
+    # paired_with is stored in both directions, the others once
+    assert len(f.heads) == 2 * 2 + 1 + 1
+    batch = collate([f], tok.pad_token_id, 4, 3)
+    assert batch["entity_labels"].sum().item() == len(doc.entities)
+
+
+def test_mcce_loss_small_when_right():
+    target = torch.zeros(1, 1, 4, 4)
+    target[0, 0, 1, 2] = 1
+    good = torch.full((1, 1, 4, 4), -20.0)
+    good[0, 0, 1, 2] = 20.0
+    assert multilabel_categorical_crossentropy(good, target).item() < 1e-6
+    assert multilabel_categorical_crossentropy(-good, target).item() > 10
+
+
+@needs_encoder
+def test_train_resume_predict_evaluate(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.epochs=1")
+    first = train(cfg)
+    assert first["epochs"] == 1 and (tmp_path / "model" / "edupair_config.json").exists()
+    again = train(tiny_cfg(tmp_path, "trainer.epochs=2"))
+    assert [h["epoch"] for h in again["history"]] == [1, 2]
+    shards = list((tmp_path / "model").glob("*.safetensors"))
+    assert shards and all(s.stat().st_size < 15_000_000 for s in shards)
+
+    pages = tmp_path / "in.jsonl"
+    pages.write_text('{"id": "p1", "text": "溫江區與巴南區結對。"}\n{broken\n{"id": "p3", "text": ""}\n',
+                     encoding="utf-8")
+    out = tmp_path / "pred.jsonl"
+    result = run_prediction(str(pages), str(out), str(tmp_path / "model"), batch_size=2, device="cpu")
+    assert result == {"documents": 3, "errors": 1, "output": str(out)}
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == ["p1", "in:2", "p3"]
+    assert set(records[0]) == {"id", "entities", "relations", "error"}
+    assert records[1]["error"]["type"] == "InvalidJSON" and "in.jsonl:2" in records[1]["error"]["message"]
+    for ent in records[0]["entities"]:
+        assert set(ent) == {"id", "label", "text", "raw_text", "start", "end", "raw_start", "raw_end", "score"}
+    for rel in records[0]["relations"]:
+        assert set(rel) == {"head", "head_label", "head_id", "label", "tail", "tail_label", "tail_id", "score"}
+
+    gold = tmp_path / "data" / "dev.jsonl"
+    report = run_evaluation(str(gold), None, str(tmp_path / "model"), str(tmp_path / "eval"), device="cpu")
+    assert report["level"] == "mention"
+    assert set(report["entities"]) == {*ENTITY_LABELS, "micro", "macro"}
+    assert "## The" in (tmp_path / "eval" / "report.md").read_text(encoding="utf-8")
+
+
+@needs_encoder
+def test_training_refuses_invalid_annotations(tmp_path):
+    cfg = tiny_cfg(tmp_path)
+    bad = tmp_path / "data" / "train.jsonl"
+    obj = make_doc().to_dict()
+    obj["entities"][0]["text"] = "错"
+    bad.write_text(json.dumps(obj, ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"train.jsonl:1: entity T1: text '错' does not match"):
+        train(cfg)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from edupair.evaluation import run_evaluation
 
 
-@hydra.main(config_path="../configs", config_name="evaluate", version_base="1.3")
+@hydra.main(config_path="../configs/inference", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         report = run_evaluation(str(cfg.gold), cfg.pred, cfg.model, str(cfg.out), cfg.batch_size, cfg.device,

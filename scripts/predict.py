@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from edupair.batch import run_prediction
 
 
-@hydra.main(config_path="../configs", config_name="predict", version_base="1.3")
+@hydra.main(config_path="../configs/inference", config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         result = run_prediction(str(cfg.input), str(cfg.output), str(cfg.model), cfg.batch_size, cfg.device,

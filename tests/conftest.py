@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
-from edupair.annotations import Document, Entity, Relation
+from edupair.annotations import Document, Entity, Relation, write_jsonl
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -36,3 +38,33 @@ def docs() -> list[Document]:
     second.relations = []
     empty = Document("fx-3", "两校开展线上教研活动。")
     return [make_doc(), second, empty]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+ENCODER = Path(os.environ.get("EDUPAIR_TEST_ENCODER", ROOT / "models" / "edupair-zh-mini"))
+needs_encoder = pytest.mark.skipif(not (ENCODER / "tokenizer.json").exists(), reason="embedded encoder missing")
+
+
+def tiny_cfg(tmp_path: Path, *overrides: str):
+    """The tiny training config on six fixture documents written under `tmp_path`."""
+    data = tmp_path / "data"
+    docs = [make_doc(f"fx-{i}") for i in range(6)]
+    write_jsonl(docs, data / "train.jsonl")
+    write_jsonl(docs[:2], data / "dev.jsonl")
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose("train", overrides=[
+            "model=tiny", f"model.encoder={ENCODER}", f"data.train={data / 'train.jsonl'}",
+            f"data.dev={data / 'dev.jsonl'}", "data.gazetteer=null", "trainer.epochs=2", "trainer.batch_size=4",
+            "trainer.threads=1", f"output_dir={tmp_path / 'model'}", f"work_dir={tmp_path / 'work'}", *overrides])
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny model trained for two epochs on the fixture documents (shared by the tests)."""
+    if not (ENCODER / "tokenizer.json").exists():
+        pytest.skip("embedded encoder missing")
+    from edupair.training import train
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    train(tiny_cfg(tmp))
+    return tmp / "model"

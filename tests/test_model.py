@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
-from edupair.annotations import write_jsonl
 from edupair.batch import run_prediction
 from edupair.evaluation import run_evaluation
 from edupair.features import Featurizer, collate
@@ -18,23 +14,7 @@ from edupair.model import multilabel_categorical_crossentropy
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS
 from edupair.training import train
 
-from .conftest import make_doc
-
-ROOT = Path(__file__).resolve().parents[1]
-ENCODER = Path(os.environ.get("EDUPAIR_TEST_ENCODER", ROOT / "models" / "edupair-zh-mini"))
-needs_encoder = pytest.mark.skipif(not (ENCODER / "tokenizer.json").exists(), reason="embedded encoder missing")
-
-
-def tiny_cfg(tmp_path: Path, *overrides: str):
-    data = tmp_path / "data"
-    docs = [make_doc(f"fx-{i}") for i in range(6)]
-    write_jsonl(docs, data / "train.jsonl")
-    write_jsonl(docs[:2], data / "dev.jsonl")
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose("train", overrides=[
-            "model=tiny", f"model.encoder={ENCODER}", f"data.train={data / 'train.jsonl'}",
-            f"data.dev={data / 'dev.jsonl'}", "data.gazetteer=null", "trainer.epochs=2", "trainer.batch_size=4",
-            "trainer.threads=1", f"output_dir={tmp_path / 'model'}", f"work_dir={tmp_path / 'work'}", *overrides])
+from .conftest import ENCODER, make_doc, needs_encoder, tiny_cfg
 
 
 @needs_encoder

@@ -7,6 +7,7 @@ document and the main process merges the shards in input order.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -46,6 +47,8 @@ def _predict_chunk(predictor: Predictor, chunk: list[InputDoc]) -> list[dict]:
         rec = (error_record(doc.id, _InputError(*doc.error)) if doc.error else next(predicted))
         if doc.encoding:
             rec["encoding"] = doc.encoding
+        if doc.input_format:
+            rec["input_format"] = doc.input_format
         out.append(rec)
     return out
 
@@ -71,6 +74,17 @@ def run_prediction(input_path: str, output: str, model: str, batch_size: int = 1
     if not os.access(out_dir, os.W_OK):
         raise PermissionError(f"output folder is not writable: {out_dir}")
     predictor = Predictor(model, device=device, batch_size=batch_size, threshold=threshold)
+    try:
+        return _run(predictor, state, input_path, out, fmt, chunk_docs, resume)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise OSError(exc.errno, f"no space left on the device while writing {out}") from exc
+        raise
+
+
+def _run(predictor: Predictor, state: PartialState, input_path: str, out: Path, fmt: str, chunk_docs: int,
+         resume: bool) -> dict:
+    """Predict this process's share of the inputs into its partial file; the main process merges."""
     docs = list(iter_inputs(input_path))
     mine = [d for i, d in enumerate(docs) if i % state.num_processes == state.process_index]
     stem = out.with_name(out.name + (f".part{state.process_index}" if state.num_processes > 1 else ""))

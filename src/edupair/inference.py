@@ -14,7 +14,7 @@ import torch
 
 from edupair.features import Feature, Featurizer, collate
 from edupair.model import EduPairModel
-from edupair.schema import RELATION_ENDS, SYMMETRIC_RELATIONS
+from edupair.schema import ENTITY_LABELS, RELATION_ENDS, RELATION_LABELS, SYMMETRIC_RELATIONS
 from edupair.text import Normalized, normalize
 
 
@@ -158,6 +158,10 @@ class Predictor:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.model, self.tokenizer = EduPairModel.load(folder, self.device)
+        if (self.model.entity_labels, self.model.relation_labels) != (list(ENTITY_LABELS), list(RELATION_LABELS)):
+            raise ValueError(f"model folder {folder} was trained for labels {self.model.entity_labels} / "
+                             f"{self.model.relation_labels}, not this package's {list(ENTITY_LABELS)} / "
+                             f"{list(RELATION_LABELS)}")
         extra = self.model.extra
         self.threshold = extra.get("threshold", 0.0) if threshold is None else threshold
         self.batch_size = batch_size

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charset_normalizer import from_bytes
+from lxml import html as lxml_html
+
+_BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+                         "section", "article", "header", "footer", "nav", "title", "blockquote", "pre", "dd", "dt"})
 
 
 @dataclass
@@ -23,6 +27,7 @@ class InputDoc:
     text: str
     encoding: str | None = None
     error: tuple[str, str] | None = None  # (type, message)
+    input_format: str | None = None       # "html" when the text was extracted from markup
 
 
 def decode_bytes(data: bytes) -> tuple[str, str]:
@@ -46,10 +51,42 @@ def read_text_file(path: Path, doc_id: str | None = None) -> InputDoc:
         data = path.read_bytes()
     except OSError as exc:
         return InputDoc(doc_id, "", error=(type(exc).__name__, f"{path}: {exc.strerror or exc}"))
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return InputDoc(doc_id, "", error=("BinaryFile", f"{path}: looks like a binary file (NUL bytes)"))
+    if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
+        decoded = _decode_with_nul(data)
+        if decoded is None:
+            return InputDoc(doc_id, "", error=("BinaryFile", f"{path}: looks like a binary file (NUL bytes)"))
+        return InputDoc(doc_id, *decoded)
     text, encoding = decode_bytes(data)
+    if path.suffix.lower() in (".html", ".htm"):
+        return InputDoc(doc_id, html_to_text(text), encoding, input_format="html")
     return InputDoc(doc_id, text, encoding)
+
+
+def _decode_with_nul(data: bytes, max_nul_share: float = 0.05) -> tuple[str, str] | None:
+    """Text holding NUL bytes: UTF-8 with a few stray NULs, or UTF-16/32 without BOM; else None (binary)."""
+    try:
+        if data.count(b"\x00") / len(data) <= max_nul_share:
+            return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    guess = from_bytes(data[:65536]).best()
+    if guess is not None and guess.encoding.startswith(("utf_16", "utf_32")):
+        return data.decode(guess.encoding, errors="replace"), guess.encoding
+    return None
+
+
+def html_to_text(markup: str) -> str:
+    """The visible text of an HTML page (lxml), one line per block element; scripts and styles dropped.
+    Offsets of predictions on such a page are relative to this extracted text."""
+    if not markup.strip():
+        return ""
+    tree = lxml_html.document_fromstring(markup)
+    for node in tree.xpath("//script|//style|//noscript|//template"):
+        node.drop_tree()
+    for node in tree.iter():
+        if isinstance(node.tag, str) and node.tag.lower() in _BLOCK_TAGS:
+            node.tail = "\n" + (node.tail or "")
+    return tree.text_content()
 
 
 def read_jsonl_inputs(lines, source: str) -> Iterator[InputDoc]:
@@ -138,6 +175,6 @@ def _walk_txt(folder: Path) -> list[Path]:
         for entry in entries:
             if entry.is_dir():
                 stack.append(entry)
-            elif entry.suffix == ".txt":
+            elif entry.suffix.lower() in (".txt", ".html", ".htm"):
                 found.append(entry)
     return sorted(found)

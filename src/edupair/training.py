@@ -8,6 +8,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -170,6 +171,9 @@ def train(cfg: DictConfig) -> dict:
                 scheduler.step()
                 optimizer.zero_grad()
             losses.append(loss.item())
+            state["step"] = state.get("step", 0) + 1
+            if t.get("debug_kill_at_step") and state["step"] == t.debug_kill_at_step:
+                os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the resume test
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         unwrapped = accelerator.unwrap_model(model)
         dev = evaluate_docs(unwrapped, featurizer, dev_docs, tokenizer.pad_token_id, t.eval_batch_size,

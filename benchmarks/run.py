@@ -1,0 +1,155 @@
+"""Benchmarks: quality and speed of the model against its baselines, in one run.
+
+    python benchmarks/run.py [--ablation runs/ablation/model] [--out benchmarks/RESULTS.md]
+
+Systems: the shipped model, the same architecture trained from a random encoder (ablation,
+if its folder exists), and the rule baseline. Quality on the test split (mention level) and
+on ../shared/eval/*.jsonl (document level); predict throughput on this machine's CPU, the
+ratio to a transformers token-classification pipeline on the same encoder, peak RSS, model
+load time, and throughput at 1 KB / 10 KB / 100 KB documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from edupair.annotations import read_jsonl  # noqa: E402
+from edupair.baseline import RuleBaseline  # noqa: E402
+from edupair.evaluation import document_level, gold_page, mention_level, records_to_documents  # noqa: E402
+from edupair.inference import Predictor  # noqa: E402
+from edupair.regions import Gazetteer  # noqa: E402
+
+
+def quality(system, test_docs, pages: dict[str, list]) -> dict:
+    """Entity and relation scores on the test split and on each real-page gold file."""
+    recs = system.predict_texts([(d.id, d.text) for d in test_docs])
+    out = {"test": mention_level(test_docs, records_to_documents(recs, test_docs))}
+    for name, gold in pages.items():
+        out[name] = document_level(gold, system.predict_texts([(g.id, g.text) for g in gold]))
+    return out
+
+
+def throughput(predictor: Predictor, texts: list[str], repeat: int = 1) -> dict:
+    """Characters and documents per second of predict_texts over the texts."""
+    predictor.predict_texts([("warm", texts[0][:200])])
+    start = time.perf_counter()
+    for _ in range(repeat):
+        predictor.predict_texts([(str(i), t) for i, t in enumerate(texts)])
+    wall = (time.perf_counter() - start) / repeat
+    chars = sum(map(len, texts))
+    return {"chars_per_s": round(chars / wall), "docs_per_s": round(len(texts) / wall, 2), "seconds": round(wall, 2)}
+
+
+def pipeline_peer(model_dir: str, texts: list[str]) -> dict:
+    """A transformers token-classification pipeline on the same fine-tuned encoder (speed only)."""
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification, pipeline
+
+    from edupair.model import EduPairModel
+
+    model, _ = EduPairModel.load(model_dir)
+    config = BertConfig.from_pretrained(model_dir, num_labels=9)
+    peer = BertForTokenClassification(config)
+    peer.bert.load_state_dict(model.encoder.state_dict(), strict=False)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    pipe = pipeline("token-classification", model=peer.eval(), tokenizer=tok, device=-1,
+                    aggregation_strategy="simple", stride=32)
+    pipe(texts[0][:200])
+    start = time.perf_counter()
+    for t in texts:
+        pipe(t)
+    wall = time.perf_counter() - start
+    return {"chars_per_s": round(sum(map(len, texts)) / wall), "seconds": round(wall, 2)}
+
+
+def load_and_rss(model_dir: str, sample: Path) -> dict:
+    """Model load time (time to first output) and peak RSS of a predict subprocess."""
+    code = ("import time,resource,sys;t=time.perf_counter();sys.path.insert(0,'src');"
+            "from edupair.inference import Predictor;p=Predictor(sys.argv[1],device='cpu');"
+            "load=time.perf_counter()-t;p.predict_texts([('a',open(sys.argv[2]).read())]);"
+            "first=time.perf_counter()-t;"
+            "print(load,first,resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, model_dir, str(sample)], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.split()
+    return {"model_load_s": round(float(out[0]), 2), "first_output_s": round(float(out[1]), 2),
+            "peak_rss_mb": round(int(out[2]) / 1024)}
+
+
+def scores_row(name: str, ev) -> str:
+    e, r = ev.entities, ev.relations
+    cells = [f"{e[k]['f1']:.3f}" for k in ("REGION", "SCHOOL", "PROGRAM", "NUMBER", "micro")]
+    cells += [f"{r[k]['f1']:.3f}" for k in ("paired_with", "participates_in", "quantity", "micro")]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="models/edupair-ie")
+    parser.add_argument("--ablation", default="runs/ablation/model")
+    parser.add_argument("--shared", default="../shared")
+    parser.add_argument("--out", default="benchmarks/RESULTS.md")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    shared = Path(args.shared)
+    test_docs = read_jsonl(ROOT / "data/annotations/test.jsonl")
+    pages = {f.stem: [gold_page(json.loads(line)) for line in f.read_text(encoding="utf-8").splitlines() if line]
+             for f in sorted((shared / "eval").glob("*.jsonl"))}
+    systems = {"edupair model": Predictor(args.model, device="cpu")}
+    if Path(args.ablation).exists():
+        systems["same model, random-init encoder"] = Predictor(args.ablation, device="cpu")
+    systems["rule baseline"] = RuleBaseline(Gazetteer.from_folder(shared / "corpora/gazetteers/admin_divisions_cn"))
+    results = {name: quality(system, test_docs, pages) for name, system in systems.items()}
+
+    model = systems["edupair model"]
+    texts = [d.text for d in test_docs]
+    speed = throughput(model, texts)
+    peer = pipeline_peer(args.model, texts)
+    block = "\n".join(texts)
+    scaling = {}
+    for size in (1_000, 10_000, 100_000):
+        doc = (block * (size // len(block) + 1))[:size]
+        scaling[f"{size // 1000} KB"] = throughput(model, [doc] * max(1, 100_000 // size // 10))
+    sample = ROOT / "examples" / "sample.txt"
+    memory = load_and_rss(args.model, sample)
+
+    lines = [f"# Benchmarks ({datetime.date.today()})", "",
+             f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+             f"Python {platform.python_version()}, torch {torch.__version__}; no GPU was lent for this run.", "",
+             f"Command: `python benchmarks/run.py --threads {args.threads}`", ""]
+    header = ("| system | REGION | SCHOOL | PROGRAM | NUMBER | entity micro | paired_with | participates_in | "
+              "quantity | relation micro |\n|---|" + "---:|" * 9)
+    for split in ["test", *pages]:
+        level = "mention level, strict" if split == "test" else "document level, sets"
+        lines += [f"## Quality: {split} ({level}), F1", "", header]
+        lines += [scores_row(name, res[split]) for name, res in results.items()] + [""]
+    lines += ["## Speed (CPU)", "", "| measure | value |", "|---|---:|",
+              f"| predict, test split ({len(texts)} docs) | {speed['chars_per_s']:,} chars/s, "
+              f"{speed['docs_per_s']} docs/s |",
+              f"| transformers token-classification pipeline, same encoder | {peer['chars_per_s']:,} chars/s |",
+              f"| ratio predict / pipeline | {speed['chars_per_s'] / max(peer['chars_per_s'], 1):.2f}x |",
+              f"| model load (time to first output) | {memory['model_load_s']} s ({memory['first_output_s']} s) |",
+              f"| peak RSS of a predict process | {memory['peak_rss_mb']} MB |"]
+    lines += [f"| {k} documents | {v['chars_per_s']:,} chars/s |" for k, v in scaling.items()]
+    ratio = scaling["100 KB"]["chars_per_s"] / max(scaling["1 KB"]["chars_per_s"], 1)
+    lines += [f"| 100 KB rate / 1 KB rate | {ratio:.2f} |", ""]
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = {name: {split: ev.summary() for split, ev in res.items()} for name, res in results.items()}
+    print(json.dumps({"quality": summary, "speed": speed, "peer": peer, "scaling": scaling, **memory}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

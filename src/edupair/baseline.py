@@ -12,16 +12,16 @@ from edupair.inference import Link, Span, record
 from edupair.regions import Gazetteer
 from edupair.text import normalize, split_sentences
 
-COUNTRIES = ("中国", "英国", "美国", "法国", "德国", "日本", "韩国", "俄罗斯", "澳大利亚", "新西兰", "加拿大", "新加坡",
-             "意大利", "西班牙", "芬兰", "瑞典", "荷兰", "比利时", "爱尔兰", "泰国", "马来西亚", "越南", "老挝", "柬埔寨",
-             "印度尼西亚", "菲律宾", "蒙古", "哈萨克斯坦", "白俄罗斯", "乌克兰", "匈牙利", "波兰", "捷克", "奥地利",
+COUNTRIES = ("中国", "英国", "美国", "法国", "德国", "日本", "韩国", "俄罗斯", "澳大利亚", "新西兰", "加拿大",
+             "新加坡", "意大利", "西班牙", "芬兰", "瑞典", "荷兰", "比利时", "爱尔兰", "泰国", "马来西亚", "越南", "老挝",
+             "柬埔寨", "印度尼西亚", "菲律宾", "蒙古", "哈萨克斯坦", "白俄罗斯", "乌克兰", "匈牙利", "波兰", "捷克", "奥地利",
              "瑞士", "葡萄牙", "希腊", "埃及", "南非", "巴西", "阿根廷", "智利", "墨西哥", "以色列", "土耳其", "巴基斯坦")
 _CJK = r"[\u4e00-\u9fff]"
 _LEFT_STOP = set("与和、，,。；;：:在到的赴同及等是由为将对向从与并于了和经让使把被给跟暨即（(“\"《》” \n")
 _SCHOOL_SUFFIX = re.compile(r"(?:小学|中学|学校|幼儿园|大学|学院|中专|职高|附中|附小|实小|一小|二小|三小|一中|二中|三中|"
                             r"四中|五中|六中|七中|八中|九中|十中|教育集团|进修学校)")
-_FOREIGN_SCHOOL = re.compile(r"(?:[A-Z][A-Za-z'’.&-]*\s+){1,6}(?:School|College|Academy|University|Institute|Gymnasium|"
-                             r"Lycée|Grammar School|High School)")
+_FOREIGN_SCHOOL = re.compile(r"(?:[A-Z][A-Za-z'’.&-]*\s+){1,6}(?:School|College|Academy|University|Institute|"
+                             r"Gymnasium|Lycée|Grammar School|High School)")
 _PROGRAM_HEAD = r"(?:工程|计划|项目|行动|共同体|联盟|论坛|课程|实验班|协议|方案|备忘录)"
 _QUOTED_PROGRAM = re.compile(rf"“[^”]{{2,20}}”{_PROGRAM_HEAD}|《([^》]{{2,40}}{_PROGRAM_HEAD})》")
 _BARE_PROGRAM = re.compile(rf"{_CJK}{{2,14}}?{_PROGRAM_HEAD}")
@@ -36,7 +36,8 @@ class RuleBaseline:
     """Extracts spans and links with rules only (no learning)."""
 
     def __init__(self, gazetteer: Gazetteer) -> None:
-        self.names = {n for n, divs in gazetteer.by_name.items() if len(n) >= 2 and any(d.level <= 3 for d in divs)}
+        self.names = {n for n, divs in gazetteer.by_name.items()
+                      if len(n) >= 2 and any(d.level <= 3 for d in divs)}
         self.names.update(COUNTRIES)
         self.max_len = max(map(len, self.names))
 

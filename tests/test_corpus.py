@@ -41,7 +41,8 @@ def _doc(doc_id: str, text: str, spans: list[tuple[str, str]], rels=()) -> Docum
 
 
 def test_checker_findings():
-    docs = [_doc("a", "温江区与巴南区结对，温江区派出2023年教师。", [("温江区", "REGION"), ("巴南区", "REGION"), ("2023年", "NUMBER")]),
+    spans = [("温江区", "REGION"), ("巴南区", "REGION"), ("2023年", "NUMBER")]
+    docs = [_doc("a", "温江区与巴南区结对，温江区派出2023年教师。", spans),
             _doc("b", "温江区实验小学。", [("温江区", "SCHOOL")])]
     found = check_consistency(docs)
     kinds = sorted(f.kind for f in found.errors)

@@ -19,7 +19,7 @@ from edupair.batch import run_prediction
 def main(cfg: DictConfig) -> None:
     try:
         result = run_prediction(str(cfg.input), str(cfg.output), str(cfg.model), cfg.batch_size, cfg.device,
-                                cfg.format, cfg.threshold, cfg.chunk_docs, cfg.resume)
+                                cfg.format, cfg.threshold, cfg.chunk_docs, cfg.resume, cfg.facts, cfg.gazetteer)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -17,8 +17,10 @@ from tqdm.auto import tqdm
 
 from edupair import formats
 from edupair.annotations import Document, Entity, Relation
+from edupair.facts import add_facts
 from edupair.inference import Predictor, error_record
 from edupair.inputs import InputDoc, iter_inputs
+from edupair.regions import Gazetteer
 from edupair.text import normalize
 
 
@@ -38,8 +40,9 @@ def _done_ids(partial: Path) -> list[str]:
     return ids
 
 
-def _predict_chunk(predictor: Predictor, chunk: list[InputDoc]) -> list[dict]:
-    """Records for a chunk: unreadable inputs get their error record, the rest are predicted."""
+def _predict_chunk(predictor: Predictor, chunk: list[InputDoc], facts: Facts | None = None) -> list[dict]:
+    """Records for a chunk: unreadable inputs get their error record, the rest are predicted
+    (and, with `facts`, get canonical regions and document triples)."""
     readable = [d for d in chunk if d.error is None]
     predicted = iter(predictor.predict_texts([(d.id, d.text) for d in readable]))
     out = []
@@ -49,8 +52,18 @@ def _predict_chunk(predictor: Predictor, chunk: list[InputDoc]) -> list[dict]:
             rec["encoding"] = doc.encoding
         if doc.input_format:
             rec["input_format"] = doc.input_format
+        if facts is not None:
+            add_facts(rec, normalize(doc.text).text if doc.error is None else "", facts.gazetteer)
         out.append(rec)
     return out
+
+
+class Facts:
+    """Settings of the analyst-facts step: the gazetteer (None: no region resolution)."""
+
+    def __init__(self, gazetteer_dir: str | None) -> None:
+        self.gazetteer = (Gazetteer.from_folder(gazetteer_dir)
+                          if gazetteer_dir and Path(gazetteer_dir).exists() else None)
 
 
 class _InputError(Exception):
@@ -63,7 +76,7 @@ class _InputError(Exception):
 
 def run_prediction(input_path: str, output: str, model: str, batch_size: int = 16, device: str = "auto",
                    fmt: str = "jsonl", threshold: float | None = None, chunk_docs: int = 64,
-                   resume: bool = False) -> dict:
+                   resume: bool = False, facts: bool = False, gazetteer: str | None = None) -> dict:
     """Predict every input document and write the output; returns counts."""
     state = PartialState()
     if not Path(model).exists():
@@ -75,7 +88,7 @@ def run_prediction(input_path: str, output: str, model: str, batch_size: int = 1
         raise PermissionError(f"output folder is not writable: {out_dir}")
     predictor = Predictor(model, device=device, batch_size=batch_size, threshold=threshold)
     try:
-        return _run(predictor, state, input_path, out, fmt, chunk_docs, resume)
+        return _run(predictor, state, input_path, out, fmt, chunk_docs, resume, Facts(gazetteer) if facts else None)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise OSError(exc.errno, f"no space left on the device while writing {out}") from exc
@@ -83,7 +96,7 @@ def run_prediction(input_path: str, output: str, model: str, batch_size: int = 1
 
 
 def _run(predictor: Predictor, state: PartialState, input_path: str, out: Path, fmt: str, chunk_docs: int,
-         resume: bool) -> dict:
+         resume: bool, facts: Facts | None) -> dict:
     """Predict this process's share of the inputs into its partial file; the main process merges."""
     docs = list(iter_inputs(input_path))
     mine = [d for i, d in enumerate(docs) if i % state.num_processes == state.process_index]
@@ -98,7 +111,7 @@ def _run(predictor: Predictor, state: PartialState, input_path: str, out: Path, 
     with open(partial, "a", encoding="utf-8") as handle:
         for i in range(0, len(todo), chunk_docs):
             chunk = todo[i:i + chunk_docs]
-            for rec in _predict_chunk(predictor, chunk):
+            for rec in _predict_chunk(predictor, chunk, facts):
                 handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -204,14 +204,18 @@ def _normalize_line(line: str, offset: int, watermarks: tuple[str, ...], out: _B
         i += 1
 
 
-def normalize(raw: str, boilerplate: Boilerplate | None = None) -> Normalized:
-    """Normalize raw page text; `boilerplate` defaults to what `detect_boilerplate` finds in it."""
+def normalize(raw: str, boilerplate: Boilerplate | None = None, fragment: bool = False) -> Normalized:
+    """Normalize raw page text; `boilerplate` defaults to what `detect_boilerplate` finds in it.
+    With `fragment`, `raw` is a piece cut from a page: its first and last lines may be partial,
+    so they are never dropped as whole boilerplate lines."""
     profile = detect_boilerplate(raw) if boilerplate is None else boilerplate
     out = _Builder()
     offset = 0
-    for line in raw.splitlines(keepends=True):
+    lines = raw.splitlines(keepends=True)
+    for number, line in enumerate(lines):
         body = line.rstrip("\r\n")
-        if body.strip() and body.strip() not in profile.lines:
+        edge = fragment and number in (0, len(lines) - 1)
+        if body.strip() and (edge or body.strip() not in profile.lines):
             if out.chars and out.last() != "\n":
                 out.add("\n", offset - 1, offset)
             _normalize_line(body, offset, profile.watermarks, out)

@@ -85,3 +85,21 @@ def test_training_refuses_invalid_annotations(tmp_path):
     bad.write_text(json.dumps(obj, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"train.jsonl:1: entity T1: text '错' does not match"):
         train(cfg)
+
+
+@needs_encoder
+def test_labelstudio_export_import_preserves_predictions(tmp_path, tiny_model):
+    from edupair import formats
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "成都市温江区与重庆市巴南区结对，12所学校加入计划。"}\n', encoding="utf-8")
+    run_prediction(str(src), str(tmp_path / "p.jsonl"), str(tiny_model), device="cpu", threshold=-2.0)
+    run_prediction(str(src), str(tmp_path / "p.json"), str(tiny_model), device="cpu", threshold=-2.0,
+                   fmt="labelstudio")
+    (rec,) = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
+    (doc,) = formats.read_labelstudio(tmp_path / "p.json")
+    assert rec["entities"], "the low threshold should give some spans to carry"
+    assert [(e.id, e.start, e.end, e.label, e.text) for e in doc.entities] == [
+        (e["id"], e["start"], e["end"], e["label"], e["text"]) for e in rec["entities"]]
+    assert [(r.head, r.label, r.tail) for r in doc.relations] == [
+        (r["head_id"], r["label"], r["tail_id"]) for r in rec["relations"]]

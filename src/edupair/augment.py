@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import opencc
 from pypinyin import Style, pinyin
 
 from edupair.annotations import Document, Entity
-from edupair.text import normalize
+from edupair.text import convert_char, normalize
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _BOILER_TOP = ["首页 > 教育新闻 > 正文", "当前位置：首页 > 区县动态", "来源：{region}教育局  作者：本站  浏览量：{n}",
@@ -39,17 +38,6 @@ class AugmentConfig:
     p_substitute: float = 0.3
 
 
-@lru_cache(maxsize=1)
-def _s2t() -> opencc.OpenCC:
-    return opencc.OpenCC("s2t")
-
-
-@lru_cache(maxsize=65536)
-def _traditional(char: str) -> str:
-    out = _s2t().convert(char)
-    return out if len(out) == 1 else char
-
-
 @lru_cache(maxsize=65536)
 def _gloss(char: str) -> str:
     return pinyin(char, style=Style.TONE)[0][0]
@@ -69,18 +57,18 @@ def render_pieces(doc: Document, rng: random.Random, cfg: AugmentConfig) -> tupl
         piece = char
         if _CJK.match(char):
             if trad:
-                piece = _traditional(char)
+                piece = convert_char(char, "s2t")
             if gloss and rng.random() < cfg.gloss_rate:
                 piece += f"({_gloss(char)})"
         elif full:
             piece = _fullwidth(char)
         pieces.append(piece)
-    if rng.random() < cfg.p_watermark:
+    if rng.random() < cfg.p_watermark:  # a token glued to each paragraph end and repeated on its own line
         mark = rng.choice(_WATERMARKS)
         for i, char in enumerate(doc.text):
-            if char == "\n" or (char in "。" and rng.random() < 0.5):
-                pieces[i] = pieces[i] + mark + ("\n" + mark if char == "\n" else "")
-        pieces.append("\n" + mark + "\n" + mark)
+            if char == "\n":
+                pieces[i] = mark + "\n" + mark + "\n"
+        pieces.append(mark + "\n" + mark)
     fill = {"region": rng.choice(["某市", "本县", "全区"]), "n": rng.randint(100, 999), "m": rng.randint(1, 9)}
     top = end = ""
     if rng.random() < cfg.p_boilerplate:
@@ -101,7 +89,9 @@ def substitute_regions(doc: Document, names: list[str], rng: random.Random) -> D
     regions = sorted({e.text for e in doc.entities if e.label == "REGION"})
     if not regions or not names:
         return doc
-    swap = {r: rng.choice(names) for r in regions if rng.random() < 0.5}
+    chosen = [r for r in regions if rng.random() < 0.5]
+    fresh = [n for n in rng.sample(names, min(len(names), len(chosen) + len(regions))) if n not in regions]
+    swap = dict(zip(chosen, fresh, strict=False))
     text, entities, cursor, shift = [], [], 0, 0
     for ent in sorted(doc.entities, key=lambda e: e.start):
         new = swap.get(ent.text, ent.text) if ent.label == "REGION" else ent.text

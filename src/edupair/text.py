@@ -42,17 +42,22 @@ _MASTHEAD = re.compile(r"^\S{1,10}(网|在线|频道|门户|新闻网|教育网)
 _SENTENCE_END = "。！？!?；;"
 
 
-@lru_cache(maxsize=1)
-def _converter() -> opencc.OpenCC:
-    """The OpenCC Traditional→Simplified converter (built once)."""
-    return opencc.OpenCC("t2s")
+@lru_cache(maxsize=4)
+def _converter(config: str) -> opencc.OpenCC:
+    """An OpenCC converter (built once per config, e.g. t2s or s2t)."""
+    return opencc.OpenCC(config)
 
 
-@lru_cache(maxsize=65536)
-def to_simplified(char: str) -> str:
-    """One character converted to Simplified, or itself when OpenCC would change its length."""
-    out = _converter().convert(char)
+@lru_cache(maxsize=131072)
+def convert_char(char: str, config: str = "t2s") -> str:
+    """One character converted by OpenCC, or itself when the conversion would change its length."""
+    out = _converter(config).convert(char)
     return out if len(out) == 1 else char
+
+
+def to_simplified(char: str) -> str:
+    """One character converted to Simplified (context-free, so offsets stay exact)."""
+    return convert_char(char, "t2s")
 
 
 def to_halfwidth(char: str) -> str:

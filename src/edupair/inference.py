@@ -52,33 +52,36 @@ def allowed_ends(model: EduPairModel) -> dict[str, frozenset[tuple[str, str]]]:
 
 def decode_feature(feat: Feature, out: dict[str, torch.Tensor], i: int, entity_labels: list[str],
                    relation_labels: list[str], threshold: float,
-                   ends: dict[str, frozenset[tuple[str, str]]]) -> tuple[list[Span], list[Link]]:
-    """Spans and links of one window from the three pointer grids of batch row `i`."""
+                   ends: dict[str, frozenset[tuple[str, str]]], max_spans: int = 256) -> tuple[list[Span], list[Link]]:
+    """Spans and links of one window from the three pointer grids of batch row `i`. At most
+    `max_spans` best-scoring spans are kept, so an untrained model cannot blow up decoding."""
     ent = out["entity_logits"][i]
-    spans: dict[tuple[int, int, str], tuple[int, int, float]] = {}
-    for t, s, e in (ent > threshold).nonzero().tolist():
-        if s >= len(feat.offsets) or e >= len(feat.offsets) or feat.offsets[s][1] <= feat.offsets[s][0]:
-            continue
+    n_tok = len(feat.offsets)
+    valid = torch.tensor([e > s for s, e in feat.offsets] + [False] * (ent.shape[-1] - n_tok))
+    grid = ent.masked_fill(~(valid[None, :, None] & valid[None, None, :]), float("-inf"))
+    hits = (grid > threshold).nonzero()
+    if len(hits) > max_spans:
+        hits = hits[grid[hits[:, 0], hits[:, 1], hits[:, 2]].topk(max_spans).indices]
+    found, toks = [], []
+    for t, s, e in hits.tolist():
         start, end = feat.offsets[s][0] + feat.char_offset, feat.offsets[e][1] + feat.char_offset
-        if end > start:
-            spans[(start, end, entity_labels[t])] = (s, e, ent[t, s, e].item())
-    found = [Span(a, b, label, _sigmoid(v[2])) for (a, b, label), v in spans.items()]
-    token_of = {(sp.start, sp.end, sp.label): spans[(sp.start, sp.end, sp.label)][:2] for sp in found}
-    heads, tails = out["head_logits"][i], out["tail_logits"][i]
+        found.append(Span(start, end, entity_labels[t], _sigmoid(ent[t, s, e].item())))
+        toks.append((s, e))
+    if not found:
+        return [], []
+    starts = torch.tensor([s for s, _ in toks])
+    stops = torch.tensor([e for _, e in toks])
     links = []
     for r, label in enumerate(relation_labels):
+        head_grid = out["head_logits"][i, r][starts[:, None], starts[None, :]]
+        tail_grid = out["tail_logits"][i, r][stops[:, None], stops[None, :]]
+        if label in SYMMETRIC_RELATIONS:
+            head_grid, tail_grid = torch.maximum(head_grid, head_grid.T), torch.maximum(tail_grid, tail_grid.T)
         allowed = ends.get(label, frozenset())
-        for h in found:
-            for t in found:
-                if h is t or (h.label, t.label) not in allowed:
-                    continue
-                (hs, he), (ts, te) = token_of[(h.start, h.end, h.label)], token_of[(t.start, t.end, t.label)]
-                hv, tv = heads[r, hs, ts].item(), tails[r, he, te].item()
-                if label in SYMMETRIC_RELATIONS:
-                    hv = max(hv, heads[r, ts, hs].item())
-                    tv = max(tv, tails[r, te, he].item())
-                if hv > threshold and tv > threshold:
-                    links.append(Link(h, label, t, min(_sigmoid(hv), _sigmoid(tv))))
+        for a, b in ((head_grid > threshold) & (tail_grid > threshold)).nonzero().tolist():
+            if a != b and (found[a].label, found[b].label) in allowed:
+                score = min(_sigmoid(head_grid[a, b].item()), _sigmoid(tail_grid[a, b].item()))
+                links.append(Link(found[a], label, found[b], score))
     return found, links
 
 

@@ -16,9 +16,8 @@ from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from edupair import formats
-from edupair.annotations import Document, Entity, Relation
 from edupair.facts import add_facts
-from edupair.inference import Predictor, error_record
+from edupair.inference import Predictor, error_record, record_to_document
 from edupair.inputs import InputDoc, iter_inputs
 from edupair.regions import Gazetteer
 from edupair.text import normalize
@@ -136,13 +135,6 @@ def _run(predictor: Predictor, state: PartialState, input_path: str, out: Path, 
     return {"documents": len(records), "errors": errors, "output": str(out)}
 
 
-def _as_document(rec: dict, text: str) -> Document:
-    """A record as an annotation document on its normalized text (for Label Studio and brat)."""
-    ents = [Entity(e["id"], e["start"], e["end"], e["label"], e["text"]) for e in rec["entities"]]
-    rels = [Relation(r["head_id"], r["tail_id"], r["label"]) for r in rec["relations"]]
-    return Document(rec["id"], text, ents, rels)
-
-
 def _write_output(records: list[dict], docs: list[InputDoc], out: Path, fmt: str) -> None:
     """Write the merged records atomically in the requested format."""
     if fmt == "jsonl":
@@ -153,7 +145,7 @@ def _write_output(records: list[dict], docs: list[InputDoc], out: Path, fmt: str
         os.replace(tmp, out)
         return
     texts = {d.id: (normalize(d.text).text if d.error is None else "") for d in docs}
-    documents = [_as_document(r, texts[r["id"]]) for r in records]
+    documents = [record_to_document(r, texts[r["id"]]) for r in records]
     if fmt == "labelstudio":
         tasks = [formats.to_labelstudio(doc, {e["id"]: e["score"] for e in r["entities"]})
                  for doc, r in zip(documents, records, strict=True)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from edupair.annotations import Document, Entity, Relation, bio_tags, document_from_dict, iter_jsonl
+from edupair.annotations import Document, bio_tags, document_from_dict, iter_jsonl
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS, SYMMETRIC_RELATIONS
 
 
@@ -169,13 +169,10 @@ def document_level(gold: list[GoldPage], records: list[dict]) -> Evaluation:
 
 def records_to_documents(records: list[dict], gold: list[Document]) -> list[Document]:
     """Prediction records as annotation documents on the gold texts (for mention-level scoring)."""
+    from edupair.inference import record_to_document
+
     texts = {d.id: d.text for d in gold}
-    docs = []
-    for rec in records:
-        ents = [Entity(e["id"], e["start"], e["end"], e["label"], e["text"]) for e in rec["entities"]]
-        rels = [Relation(r["head_id"], r["tail_id"], r["label"]) for r in rec["relations"]]
-        docs.append(Document(rec["id"], texts.get(rec["id"], ""), ents, rels))
-    return docs
+    return [record_to_document(rec, texts.get(rec["id"], "")) for rec in records]
 
 
 def read_records(path: str) -> list[dict]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from edupair.annotations import Document, Entity, Relation
 from edupair.features import Feature, Featurizer, collate
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_ENDS, RELATION_LABELS, SYMMETRIC_RELATIONS
@@ -145,6 +146,13 @@ def record(doc_id: str, norm: Normalized, spans: list[Span], links: list[Link]) 
                   "tail_id": ids[(ln.tail.start, ln.tail.end, ln.tail.label)], "score": round(ln.score, 4)}
                  for ln in links]
     return {"id": doc_id, "entities": entities, "relations": relations, "error": None}
+
+
+def record_to_document(rec: dict, text: str) -> Document:
+    """A prediction record as an annotation document on its normalized text."""
+    ents = [Entity(e["id"], e["start"], e["end"], e["label"], e["text"]) for e in rec["entities"]]
+    rels = [Relation(r["head_id"], r["tail_id"], r["label"]) for r in rec["relations"]]
+    return Document(rec["id"], text, ents, rels)
 
 
 def error_record(doc_id: str, exc: BaseException) -> dict:

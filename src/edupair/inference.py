@@ -130,6 +130,17 @@ def predict_features(model: EduPairModel, features: list[Feature], pad_id: int, 
             yield feat, spans, links
 
 
+def predict_spans(model: EduPairModel, featurizer: Featurizer, texts: list[str], pad_id: int, batch_size: int,
+                  threshold: float, device: torch.device) -> list[tuple[list[Span], list[Link]]]:
+    """Merged spans and links per normalized text (all windows of all texts batched together)."""
+    features = [f for i, text in enumerate(texts) for f in featurizer.encode_text(text, i)]
+    found: list[tuple[list[Span], list[Link]]] = [([], []) for _ in texts]
+    for feat, spans, links in predict_features(model, features, pad_id, batch_size, threshold, device):
+        found[feat.doc_index][0].extend(spans)
+        found[feat.doc_index][1].extend(links)
+    return [merge(spans, links) for spans, links in found]
+
+
 def record(doc_id: str, norm: Normalized, spans: list[Span], links: list[Link]) -> dict:
     """One output line of the contract: entities with normalized and raw offsets, relations, error=None."""
     ids = {}
@@ -182,13 +193,8 @@ class Predictor:
 
     def predict_normalized(self, norms: list[Normalized]) -> list[tuple[list[Span], list[Link]]]:
         """Spans and links for already-normalized texts (one window batch run for all of them)."""
-        features = [f for i, n in enumerate(norms) for f in self.featurizer.encode_text(n.text, i)]
-        found: list[tuple[list[Span], list[Link]]] = [([], []) for _ in norms]
-        for feat, spans, links in predict_features(self.model, features, self.tokenizer.pad_token_id,
-                                                   self.batch_size, self.threshold, self.device):
-            found[feat.doc_index][0].extend(spans)
-            found[feat.doc_index][1].extend(links)
-        return [merge(spans, links) for spans, links in found]
+        return predict_spans(self.model, self.featurizer, [n.text for n in norms], self.tokenizer.pad_token_id,
+                             self.batch_size, self.threshold, self.device)
 
     def predict_texts(self, items: list[tuple[str, str]]) -> list[dict]:
         """Records for (id, raw text) pairs, in order; a failing document gets an error record."""

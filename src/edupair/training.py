@@ -24,7 +24,7 @@ from edupair.annotations import Document, Entity, Relation, read_jsonl
 from edupair.augment import AugmentConfig, augment
 from edupair.evaluation import Evaluation, mention_level
 from edupair.features import Featurizer, collate
-from edupair.inference import merge, predict_features
+from edupair.inference import predict_spans
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS
 
@@ -59,14 +59,9 @@ def evaluate_docs(model: EduPairModel, featurizer: Featurizer, docs: list[Docume
                   batch_size: int, threshold: float, device) -> Evaluation:
     """Mention-level scores of the model on annotated documents (normalized text)."""
     model.eval()
-    features = [f for i, d in enumerate(docs) for f in featurizer.encode_text(d.text, i)]
-    found = [([], []) for _ in docs]
-    for feat, spans, links in predict_features(model, features, pad_id, batch_size, threshold, device):
-        found[feat.doc_index][0].extend(spans)
-        found[feat.doc_index][1].extend(links)
+    found = predict_spans(model, featurizer, [d.text for d in docs], pad_id, batch_size, threshold, device)
     preds = []
     for doc, (spans, links) in zip(docs, found, strict=True):
-        spans, links = merge(spans, links)
         ids = {(s.start, s.end, s.label): f"T{i}" for i, s in enumerate(spans, start=1)}
         ents = [Entity(ids[(s.start, s.end, s.label)], s.start, s.end, s.label, doc.text[s.start:s.end])
                 for s in spans]

@@ -43,16 +43,16 @@ def _predict_chunk(predictor: Predictor, chunk: list[InputDoc], facts: Facts | N
     """Records for a chunk: unreadable inputs get their error record, the rest are predicted
     (and, with `facts`, get canonical regions and document triples)."""
     readable = [d for d in chunk if d.error is None]
-    predicted = iter(predictor.predict_texts([(d.id, d.text) for d in readable]))
+    predicted = iter(predictor.predict_with_texts([(d.id, d.text) for d in readable]))
     out = []
     for doc in chunk:
-        rec = (error_record(doc.id, _InputError(*doc.error)) if doc.error else next(predicted))
+        rec, text = (error_record(doc.id, _InputError(*doc.error)), "") if doc.error else next(predicted)
         if doc.encoding:
             rec["encoding"] = doc.encoding
         if doc.input_format:
             rec["input_format"] = doc.input_format
         if facts is not None:
-            add_facts(rec, normalize(doc.text).text if doc.error is None else "", facts.gazetteer)
+            add_facts(rec, text, facts.gazetteer)
         out.append(rec)
     return out
 

@@ -198,6 +198,10 @@ class Predictor:
 
     def predict_texts(self, items: list[tuple[str, str]]) -> list[dict]:
         """Records for (id, raw text) pairs, in order; a failing document gets an error record."""
+        return [rec for rec, _ in self.predict_with_texts(items)]
+
+    def predict_with_texts(self, items: list[tuple[str, str]]) -> list[tuple[dict, str]]:
+        """(record, normalized text) per (id, raw text) pair, so later stages need not normalize again."""
         norms: list[Normalized | None] = []
         errors: dict[int, BaseException] = {}
         for i, (_, raw) in enumerate(items):
@@ -218,5 +222,7 @@ class Predictor:
                     errors[i] = exc
         out = []
         for i, (doc_id, _) in enumerate(items):
-            out.append(error_record(doc_id, errors[i]) if i in errors else record(doc_id, norms[i], *results[i]))
+            text = norms[i].text if norms[i] is not None else ""
+            out.append((error_record(doc_id, errors[i]) if i in errors else record(doc_id, norms[i], *results[i]),
+                        text))
         return out

@@ -29,10 +29,20 @@ def test_alignment_uses_offsets():
     for label, s, e in f.entities:
         text = doc.text[f.offsets[s][0]:f.offsets[e][1]]
         assert text in {x.text for x in doc.entities if x.label == ENTITY_LABELS[label]}
-    # paired_with is stored in both directions, the others once
-    assert len(f.heads) == 2 * 2 + 1 + 1
-    batch = collate([f], tok.pad_token_id, 4, 3)
+    assert len(f.relations) == len(doc.relations)
+    batch = collate([f], tok.pad_token_id, 4, feat)
     assert batch["entity_labels"].sum().item() == len(doc.entities)
+    # auxiliary GPLinker pointers: paired_with stored in both directions, the others once
+    assert batch["head_labels"].sum().item() == batch["tail_labels"].sum().item() == 2 * 2 + 1 + 1
+    # candidate pairs: every gold relation is a positive cell, each symmetric pair offered once
+    pairs = batch["pairs"]
+    assert pairs["labels"].sum().item() == len(doc.relations)
+    assert not (pairs["labels"].bool() & ~pairs["allowed"]).any()
+    sym = RELATION_LABELS.index("paired_with")
+    offered = [(int(h), int(t)) for h, t, ok in zip(pairs["head_start"], pairs["tail_start"],
+                                                      pairs["allowed"][:, sym], strict=True) if ok]
+    assert offered and all(h < t for h, t in offered)
+    assert int(pairs["allowed"][:, sym].sum()) == 2  # two REGIONs, two SCHOOLs: one pair each
 
 
 def test_mcce_loss_small_when_right():
@@ -103,3 +113,28 @@ def test_labelstudio_export_import_preserves_predictions(tmp_path, tiny_model):
         (e["id"], e["start"], e["end"], e["label"], e["text"]) for e in rec["entities"]]
     assert [(r.head, r.label, r.tail) for r in doc.relations] == [
         (r["head_id"], r["label"], r["tail_id"]) for r in rec["relations"]]
+
+
+def test_decoding_keeps_spans_off_break_characters():
+    from edupair.features import Feature
+    from edupair.inference import decode_spans
+
+    # tokens: [CLS] 天 , 荣 昌 区 [SEP]; the comma is a break character
+    offsets = [(0, 0), (0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 0)]
+    feat = Feature(0, 10, list(range(7)), offsets, breaks=[False, False, True, False, False, False, False])
+    logits = torch.full((4, 7, 7), -5.0)
+    logits[0, 1, 5] = 9.0   # 天,荣昌区: crosses the comma
+    logits[0, 3, 5] = 4.0   # 荣昌区
+    found = decode_spans(feat, logits, list(ENTITY_LABELS), threshold=0.0)
+    assert [(span.start, span.end, span.label) for span, _ in found] == [(12, 15, "REGION")]
+    feat.breaks = [False] * 7
+    assert [(span.start, span.end) for span, _ in decode_spans(feat, logits, list(ENTITY_LABELS), 0.0)] == [(10, 15)]
+
+
+def test_older_model_folder_gets_a_clear_error(tmp_path):
+    from edupair.model import HEAD_CONFIG, EduPairModel
+
+    (tmp_path / HEAD_CONFIG).write_text(json.dumps({"entity_labels": list(ENTITY_LABELS),
+                                                    "relation_labels": list(RELATION_LABELS), "head_size": 64}))
+    with pytest.raises(ValueError, match="older edupair"):
+        EduPairModel.load(tmp_path)

@@ -1,4 +1,5 @@
-"""Tokenization and label alignment: normalized text windows → token ids and pointer targets.
+"""Tokenization and label alignment: normalized text windows → token ids, span targets and
+candidate entity pairs for the relation scorer.
 
 Spans are aligned through the fast tokenizer's `offset_mapping` (a span whose edges fall
 inside a token cannot be aligned and is counted, never guessed by substring search).
@@ -6,26 +7,45 @@ inside a token cannot be aligned and is counted, never guessed by substring sear
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import torch
 
 from edupair.annotations import Document
-from edupair.schema import SYMMETRIC_RELATIONS
-from edupair.text import windows
+from edupair.schema import RELATION_ENDS, SYMMETRIC_RELATIONS
+from edupair.text import split_sentences, windows
+
+# Token gaps between the two ends of a pair, bucketed (bucket = index of the last edge <= gap).
+GAP_EDGES: tuple[int, ...] = (0, 1, 2, 3, 5, 8, 12, 17, 25, 35, 50, 70, 100)
+MAX_BETWEEN = 6  # entities lying between the two ends, capped
 
 
 @dataclass
 class Feature:
-    """One window of one document, tokenized, with its pointer targets in token positions."""
+    """One window of one document, tokenized, with its targets in token positions."""
 
     doc_index: int
     char_offset: int                     # window start in the normalized text
     input_ids: list[int]
     offsets: list[tuple[int, int]]       # per token, char span within the window ((0, 0) for specials)
-    entities: list[tuple[int, int, int]] = field(default_factory=list)        # (label, start tok, end tok)
-    heads: list[tuple[int, int, int]] = field(default_factory=list)           # (relation, head start, tail start)
-    tails: list[tuple[int, int, int]] = field(default_factory=list)           # (relation, head end, tail end)
+    sentence_ids: list[int] = field(default_factory=list)                   # per token, sentence index
+    breaks: list[bool] = field(default_factory=list)     # per token, holds a character no entity contains
+    entities: list[tuple[int, int, int]] = field(default_factory=list)      # (label, start tok, end tok)
+    relations: list[tuple[int, int, int]] = field(default_factory=list)     # (relation, head ent, tail ent)
+
+
+@dataclass
+class Pair:
+    """A candidate (head, tail) pair of spans in one window, with the relations its types allow."""
+
+    head: int                            # index into the window's span list
+    tail: int
+    allowed: list[bool]                  # per relation label
+    gap: int                             # bucketed token gap between the two spans
+    between: int                         # spans lying between them (capped)
+    forward: int                         # 1 when the head comes first in the text
+    context: tuple[int, int]             # token range (inclusive) of the sentences holding both
 
 
 @dataclass
@@ -38,29 +58,42 @@ class AlignmentStats:
 
 
 class Featurizer:
-    """Turns documents into windowed features for a given tokenizer and label set."""
+    """Turns documents into windowed features and candidate pairs for a tokenizer and label set."""
 
     def __init__(self, tokenizer, entity_labels: list[str], relation_labels: list[str],
-                 max_length: int, window_chars: int, window_overlap: int) -> None:
+                 max_length: int, window_chars: int, window_overlap: int,
+                 relation_ends: dict[str, frozenset[tuple[str, str]]] | None = None,
+                 sentence_gap: int = 0, max_pairs: int = 1024, span_breaks: str = "") -> None:
         self.tokenizer = tokenizer
+        self.entity_labels, self.relation_labels = list(entity_labels), list(relation_labels)
         self.entity_index = {label: i for i, label in enumerate(entity_labels)}
         self.relation_index = {label: i for i, label in enumerate(relation_labels)}
+        ends = relation_ends or RELATION_ENDS
+        self.ends = [{(self.entity_index[h], self.entity_index[t]) for h, t in ends.get(label, ())}
+                     for label in relation_labels]
+        self.symmetric = [label in SYMMETRIC_RELATIONS for label in relation_labels]
         self.max_length = max_length
         self.window_chars = min(window_chars, max_length - 2)
         self.window_overlap = window_overlap
+        self.sentence_gap, self.max_pairs = sentence_gap, max_pairs
+        self.span_breaks = frozenset(span_breaks)
         self.stats = AlignmentStats()
 
     def encode_text(self, text: str, doc_index: int = 0) -> list[Feature]:
         """Unlabelled features for inference: one per window of the text."""
         feats = []
         for start, end in windows(text, self.window_chars, self.window_overlap) if text else [(0, 0)]:
-            enc = self.tokenizer(text[start:end], truncation=True, max_length=self.max_length,
-                                 return_offsets_mapping=True)
-            feats.append(Feature(doc_index, start, enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]))
+            piece = text[start:end]
+            enc = self.tokenizer(piece, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
+            offsets = [tuple(o) for o in enc["offset_mapping"]]
+            sentence_ends = [e for _, e in split_sentences(piece)]
+            sentence_ids = [bisect_right(sentence_ends, s) if e > s else -1 for s, e in offsets]
+            breaks = [not self.span_breaks.isdisjoint(piece[s:e]) for s, e in offsets]
+            feats.append(Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks))
         return feats
 
     def encode_document(self, doc: Document, doc_index: int = 0) -> list[Feature]:
-        """Labelled features: entities and relation pointers inside each window."""
+        """Labelled features: entities and relations inside each window."""
         feats = self.encode_text(doc.text, doc_index)
         aligned: set[str] = set()
         misaligned: set[str] = set()
@@ -76,31 +109,98 @@ class Featurizer:
         starts = {s + feat.char_offset: i for i, (s, e) in enumerate(feat.offsets) if e > s}
         ends = {e + feat.char_offset: i for i, (s, e) in enumerate(feat.offsets) if e > s}
         window_end = feat.char_offset + max((e for _, e in feat.offsets), default=0)
-        tokens: dict[str, tuple[int, int]] = {}
+        index: dict[str, int] = {}
         for ent in doc.entities:
             if ent.start < feat.char_offset or ent.end > window_end:
                 continue
             if ent.start in starts and ent.end in ends:
-                tokens[ent.id] = (starts[ent.start], ends[ent.end])
-                feat.entities.append((self.entity_index[ent.label], *tokens[ent.id]))
+                index[ent.id] = len(feat.entities)
+                feat.entities.append((self.entity_index[ent.label], starts[ent.start], ends[ent.end]))
                 aligned.add(ent.id)
             else:
                 misaligned.add(ent.id)
         for rel in doc.relations:
-            if rel.head not in tokens or rel.tail not in tokens or rel.label not in self.relation_index:
-                continue
-            pairs = [(tokens[rel.head], tokens[rel.tail])]
-            if rel.label in SYMMETRIC_RELATIONS:
-                pairs.append(pairs[0][::-1])
-            r = self.relation_index[rel.label]
-            for (hs, he), (ts, te) in pairs:
-                feat.heads.append((r, hs, ts))
-                feat.tails.append((r, he, te))
+            if rel.head in index and rel.tail in index and rel.label in self.relation_index:
+                feat.relations.append((self.relation_index[rel.label], index[rel.head], index[rel.tail]))
+
+    def candidate_pairs(self, feat: Feature, spans: list[tuple[int, int, int]]) -> list[Pair]:
+        """Ordered pairs of (label, start tok, end tok) spans whose types some relation allows, within
+        `sentence_gap` sentences; a symmetric relation is offered once, head first in the text.
+        At most `max_pairs`, nearest first, so a noisy window cannot blow up the scorer."""
+        order = sorted(range(len(spans)), key=lambda k: spans[k][1:])
+        rank = {k: r for r, k in enumerate(order)}
+        sid = feat.sentence_ids
+        first_tok: dict[int, int] = {}
+        last_tok: dict[int, int] = {}
+        for i, s in enumerate(sid):
+            if s >= 0:
+                first_tok.setdefault(s, i)
+                last_tok[s] = i
+        pairs = []
+        for a, (ta, sa, ea) in enumerate(spans):
+            for b, (tb, sb, eb) in enumerate(spans):
+                if a == b or abs(sid[sa] - sid[sb]) > self.sentence_gap:
+                    continue
+                forward = (sa, ea) < (sb, eb)
+                allowed = [(ta, tb) in ends and (forward or not sym)
+                           for ends, sym in zip(self.ends, self.symmetric, strict=True)]
+                if not any(allowed):
+                    continue
+                (_, first_end), (second_start, _) = sorted([(sa, ea), (sb, eb)])
+                gap = max(0, second_start - first_end - 1)
+                context = (first_tok[min(sid[sa], sid[sb])], last_tok[max(sid[sa], sid[sb])])
+                pairs.append(Pair(a, b, allowed, bisect_right(GAP_EDGES, gap) - 1,
+                                  min(abs(rank[a] - rank[b]) - 1, MAX_BETWEEN), int(forward), context))
+        pairs.sort(key=lambda p: p.gap)
+        return pairs[: self.max_pairs]
+
+    def pair_targets(self, feat: Feature, pairs: list[Pair]) -> list[list[float]]:
+        """0/1 per (pair, relation) from the window's gold relations (symmetric ones in either order)."""
+        gold = set()
+        for r, h, t in feat.relations:
+            gold.add((r, h, t))
+            if self.symmetric[r]:
+                gold.add((r, t, h))
+        return [[float((r, p.head, p.tail) in gold) for r in range(len(self.relation_labels))] for p in pairs]
 
 
-def collate(features: list[Feature], pad_id: int, n_entity: int, n_relation: int,
-            with_labels: bool = True) -> dict[str, torch.Tensor]:
-    """Pad a batch; dense 0/1 targets of shape [batch, labels, length, length] when labelled."""
+def pair_batch(items: list[tuple[int, list[tuple[int, int, int]], list[Pair]]], n_relation: int
+               ) -> dict[str, torch.Tensor]:
+    """Tensors for the relation scorer from (batch row, spans, pairs) per window."""
+    cols: dict[str, list] = {k: [] for k in ("rows", "head_start", "head_end", "tail_start", "tail_end",
+                                             "head_type", "tail_type", "gap", "between", "forward",
+                                             "context_start", "context_end", "allowed")}
+    for row, spans, pairs in items:
+        for p in pairs:
+            (th, hs, he), (tt, ts, te) = spans[p.head], spans[p.tail]
+            for key, value in (("rows", row), ("head_start", hs), ("head_end", he), ("tail_start", ts),
+                               ("tail_end", te), ("head_type", th), ("tail_type", tt), ("gap", p.gap),
+                               ("between", p.between), ("forward", p.forward), ("context_start", p.context[0]),
+                               ("context_end", p.context[1]), ("allowed", p.allowed)):
+                cols[key].append(value)
+    out = {k: torch.tensor(v, dtype=torch.long) for k, v in cols.items() if k != "allowed"}
+    out["allowed"] = torch.tensor(cols["allowed"], dtype=torch.bool).reshape(len(cols["rows"]), n_relation)
+    return out
+
+
+def pointer_targets(features: list[Feature], symmetric: list[bool], length: int) -> dict[str, torch.Tensor]:
+    """GPLinker head-start→tail-start and head-end→tail-end grids [batch, relations, length, length]
+    (symmetric relations both ways), the targets of the auxiliary pointer heads."""
+    head = torch.zeros((len(features), len(symmetric), length, length))
+    tail = torch.zeros_like(head)
+    for i, f in enumerate(features):
+        for r, h, t in f.relations:
+            (_, hs, he), (_, ts, te) = f.entities[h], f.entities[t]
+            head[i, r, hs, ts] = tail[i, r, he, te] = 1
+            if symmetric[r]:
+                head[i, r, ts, hs] = tail[i, r, te, he] = 1
+    return {"head_labels": head, "tail_labels": tail}
+
+
+def collate(features: list[Feature], pad_id: int, n_entity: int, featurizer: Featurizer | None = None
+            ) -> dict[str, torch.Tensor]:
+    """Pad a batch. With a featurizer (training): dense 0/1 span targets [batch, labels, length, length]
+    and the gold-span candidate pairs with their relation targets under "pairs"."""
     length = max(len(f.input_ids) for f in features)
     batch = len(features)
     ids = torch.full((batch, length), pad_id, dtype=torch.long)
@@ -108,14 +208,18 @@ def collate(features: list[Feature], pad_id: int, n_entity: int, n_relation: int
     for i, f in enumerate(features):
         ids[i, :len(f.input_ids)] = torch.tensor(f.input_ids)
         mask[i, :len(f.input_ids)] = 1
-    out = {"input_ids": ids, "attention_mask": mask}
-    if with_labels:
+    out: dict = {"input_ids": ids, "attention_mask": mask}
+    if featurizer is not None:
         ent = torch.zeros((batch, n_entity, length, length))
-        head = torch.zeros((batch, n_relation, length, length))
-        tail = torch.zeros((batch, n_relation, length, length))
+        items, targets = [], []
         for i, f in enumerate(features):
-            for target, items in ((ent, f.entities), (head, f.heads), (tail, f.tails)):
-                for label, a, b in items:
-                    target[i, label, a, b] = 1
-        out.update(entity_labels=ent, head_labels=head, tail_labels=tail)
+            for label, a, b in f.entities:
+                ent[i, label, a, b] = 1
+            pairs = featurizer.candidate_pairs(f, f.entities)
+            items.append((i, f.entities, pairs))
+            targets.extend(featurizer.pair_targets(f, pairs))
+        n_rel = len(featurizer.relation_labels)
+        pairs = pair_batch(items, n_rel)
+        pairs["labels"] = torch.tensor(targets, dtype=torch.float).reshape(len(pairs["rows"]), n_rel)
+        out.update(entity_labels=ent, pairs=pairs, **pointer_targets(features, featurizer.symmetric, length))
     return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from edupair.annotations import Document, Entity, Relation
-from edupair.features import Feature, Featurizer, collate
+from edupair.features import Feature, Featurizer, collate, pair_batch
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_ENDS, RELATION_LABELS, SYMMETRIC_RELATIONS
 from edupair.text import Normalized, normalize
@@ -51,39 +51,36 @@ def allowed_ends(model: EduPairModel) -> dict[str, frozenset[tuple[str, str]]]:
     return {label: frozenset(tuple(pair) for pair in pairs) for label, pairs in declared.items()}
 
 
-def decode_feature(feat: Feature, out: dict[str, torch.Tensor], i: int, entity_labels: list[str],
-                   relation_labels: list[str], threshold: float,
-                   ends: dict[str, frozenset[tuple[str, str]]], max_spans: int = 256) -> tuple[list[Span], list[Link]]:
-    """Spans and links of one window from the three pointer grids of batch row `i`. At most
-    `max_spans` best-scoring spans are kept, so an untrained model cannot blow up decoding."""
-    ent = out["entity_logits"][i]
+def decode_spans(feat: Feature, logits: torch.Tensor, entity_labels: list[str], threshold: float,
+                 max_spans: int = 256) -> list[tuple[Span, tuple[int, int, int]]]:
+    """Flat (non-overlapping, best score first) spans of one window with their (label, start tok,
+    end tok). At most `max_spans` candidates are looked at, so an untrained model cannot blow up."""
     n_tok = len(feat.offsets)
-    valid = torch.tensor([e > s for s, e in feat.offsets] + [False] * (ent.shape[-1] - n_tok))
-    grid = ent.masked_fill(~(valid[None, :, None] & valid[None, None, :]), float("-inf"))
+    pad = [False] * (logits.shape[-1] - n_tok)
+    valid = torch.tensor([e > s for s, e in feat.offsets] + pad)
+    grid = logits.masked_fill(~(valid[None, :, None] & valid[None, None, :]), float("-inf"))
+    if any(feat.breaks):  # no span may run across a character the featurizer marks as a break
+        count = torch.cat([torch.zeros(1), torch.tensor(feat.breaks + pad, dtype=torch.float).cumsum(0)])
+        crossing = (count[None, 1:] - count[:-1, None]) > 0                  # [start, end]: a break inside
+        grid = grid.masked_fill(crossing[None], float("-inf"))
     hits = (grid > threshold).nonzero()
-    if len(hits) > max_spans:
-        hits = hits[grid[hits[:, 0], hits[:, 1], hits[:, 2]].topk(max_spans).indices]
-    found, toks = [], []
-    for t, s, e in hits.tolist():
-        start, end = feat.offsets[s][0] + feat.char_offset, feat.offsets[e][1] + feat.char_offset
-        found.append(Span(start, end, entity_labels[t], _sigmoid(ent[t, s, e].item())))
-        toks.append((s, e))
-    if not found:
-        return [], []
-    starts = torch.tensor([s for s, _ in toks])
-    stops = torch.tensor([e for _, e in toks])
-    links = []
-    for r, label in enumerate(relation_labels):
-        head_grid = out["head_logits"][i, r][starts[:, None], starts[None, :]]
-        tail_grid = out["tail_logits"][i, r][stops[:, None], stops[None, :]]
-        if label in SYMMETRIC_RELATIONS:
-            head_grid, tail_grid = torch.maximum(head_grid, head_grid.T), torch.maximum(tail_grid, tail_grid.T)
-        allowed = ends.get(label, frozenset())
-        for a, b in ((head_grid > threshold) & (tail_grid > threshold)).nonzero().tolist():
-            if a != b and (found[a].label, found[b].label) in allowed:
-                score = min(_sigmoid(head_grid[a, b].item()), _sigmoid(tail_grid[a, b].item()))
-                links.append(Link(found[a], label, found[b], score))
-    return found, links
+    scores = grid[hits[:, 0], hits[:, 1], hits[:, 2]]
+    order = scores.argsort(descending=True)[:max_spans]
+    kept: list[tuple[Span, tuple[int, int, int]]] = []
+    for t, s, e in hits[order].tolist():
+        if all(e < ks or ke < s for _, (_, ks, ke) in kept):
+            span = Span(feat.offsets[s][0] + feat.char_offset, feat.offsets[e][1] + feat.char_offset,
+                        entity_labels[t], _sigmoid(logits[t, s, e].item()))
+            kept.append((span, (t, s, e)))
+    return sorted(kept, key=lambda x: x[1][1])
+
+
+def featurizer_for(model: EduPairModel, tokenizer) -> Featurizer:
+    """The featurizer a saved model was trained with (windows, allowed ends, pair limits)."""
+    extra = model.extra
+    return Featurizer(tokenizer, model.entity_labels, model.relation_labels, extra.get("max_length", 256),
+                      extra.get("window_chars", 250), extra.get("window_overlap", 50), allowed_ends(model),
+                      extra.get("pair_sentence_gap", 0), extra.get("max_pairs", 1024), extra.get("span_breaks", ""))
 
 
 def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], list[Link]]:
@@ -115,27 +112,40 @@ def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], lis
 
 
 @torch.no_grad()
-def predict_features(model: EduPairModel, features: list[Feature], pad_id: int, batch_size: int,
-                     threshold: float, device: torch.device) -> Iterator[tuple[Feature, list[Span], list[Link]]]:
-    """Run the model over features in length-sorted batches; yields (feature, spans, links)."""
-    ends = allowed_ends(model)
+def predict_features(model: EduPairModel, featurizer: Featurizer, features: list[Feature], pad_id: int,
+                     batch_size: int, threshold: float, relation_threshold: float, device: torch.device
+                     ) -> Iterator[tuple[Feature, list[Span], list[Link]]]:
+    """Run the model over features in length-sorted batches: spans first, then the pair scorer on
+    the candidate pairs of those spans; yields (feature, spans, links)."""
     order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
     for b in range(0, len(order), batch_size):
         chunk = [features[i] for i in order[b:b + batch_size]]
-        batch = collate(chunk, pad_id, len(model.entity_labels), len(model.relation_labels), with_labels=False)
-        out = model(**{k: v.to(device) for k, v in batch.items()})
-        out = {k: v.float().cpu() for k, v in out.items()}
-        for i, feat in enumerate(chunk):
-            spans, links = decode_feature(feat, out, i, model.entity_labels, model.relation_labels, threshold, ends)
-            yield feat, spans, links
+        batch = collate(chunk, pad_id, len(model.entity_labels))
+        out = model.encode(**{k: v.to(device) for k, v in batch.items()})
+        logits = out["entity_logits"].float().cpu()
+        decoded = [decode_spans(feat, logits[i], model.entity_labels, threshold) for i, feat in enumerate(chunk)]
+        items = [(i, [tok for _, tok in found], featurizer.candidate_pairs(feat, [tok for _, tok in found]))
+                 for i, (feat, found) in enumerate(zip(chunk, decoded, strict=True))]
+        pairs = pair_batch(items, len(model.relation_labels))
+        probs = model.pair_head(out["hidden"], {k: v.to(device) for k, v in pairs.items()}).float().sigmoid().cpu()
+        probs = probs.masked_fill(~pairs["allowed"], 0.0)
+        n = 0
+        for (_, _, cands), feat, found in zip(items, chunk, decoded, strict=True):
+            links = [Link(found[p.head][0], label, found[p.tail][0], probs[n + k, r].item())
+                     for k, p in enumerate(cands) for r, label in enumerate(model.relation_labels)
+                     if probs[n + k, r] > relation_threshold]
+            n += len(cands)
+            yield feat, [span for span, _ in found], links
 
 
 def predict_spans(model: EduPairModel, featurizer: Featurizer, texts: list[str], pad_id: int, batch_size: int,
-                  threshold: float, device: torch.device) -> list[tuple[list[Span], list[Link]]]:
+                  threshold: float, relation_threshold: float, device: torch.device
+                  ) -> list[tuple[list[Span], list[Link]]]:
     """Merged spans and links per normalized text (all windows of all texts batched together)."""
     features = [f for i, text in enumerate(texts) for f in featurizer.encode_text(text, i)]
     found: list[tuple[list[Span], list[Link]]] = [([], []) for _ in texts]
-    for feat, spans, links in predict_features(model, features, pad_id, batch_size, threshold, device):
+    for feat, spans, links in predict_features(model, featurizer, features, pad_id, batch_size, threshold,
+                                               relation_threshold, device):
         found[feat.doc_index][0].extend(spans)
         found[feat.doc_index][1].extend(links)
     return [merge(spans, links) for spans, links in found]
@@ -175,7 +185,8 @@ def error_record(doc_id: str, exc: BaseException) -> dict:
 class Predictor:
     """A loaded model folder ready to turn raw texts into records."""
 
-    def __init__(self, folder: str, device: str = "auto", batch_size: int = 16, threshold: float | None = None) -> None:
+    def __init__(self, folder: str, device: str = "auto", batch_size: int = 16, threshold: float | None = None,
+                 relation_threshold: float | None = None) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -186,15 +197,15 @@ class Predictor:
                              f"{list(RELATION_LABELS)}")
         extra = self.model.extra
         self.threshold = extra.get("threshold", 0.0) if threshold is None else threshold
+        self.relation_threshold = (extra.get("relation_threshold", 0.5) if relation_threshold is None
+                                   else relation_threshold)
         self.batch_size = batch_size
-        self.featurizer = Featurizer(self.tokenizer, self.model.entity_labels, self.model.relation_labels,
-                                     extra.get("max_length", 256), extra.get("window_chars", 250),
-                                     extra.get("window_overlap", 50))
+        self.featurizer = featurizer_for(self.model, self.tokenizer)
 
     def predict_normalized(self, norms: list[Normalized]) -> list[tuple[list[Span], list[Link]]]:
         """Spans and links for already-normalized texts (one window batch run for all of them)."""
         return predict_spans(self.model, self.featurizer, [n.text for n in norms], self.tokenizer.pad_token_id,
-                             self.batch_size, self.threshold, self.device)
+                             self.batch_size, self.threshold, self.relation_threshold, self.device)
 
     def predict_texts(self, items: list[tuple[str, str]]) -> list[dict]:
         """Records for (id, raw text) pairs, in order; a failing document gets an error record."""

@@ -1,8 +1,13 @@
-"""GPLinker-style joint entity and relation model: one encoder, three GlobalPointer heads.
+"""Joint entity and relation model: one encoder, a GlobalPointer entity head and a pair scorer.
 
-Entity pointer: (type, start, end). Per relation, a head-start→tail-start pointer and a
-head-end→tail-end pointer. Trained with multilabel categorical cross-entropy; decoded in one
-pass. The model folder holds encoder config, tokenizer, head config and sharded safetensors.
+Entity pointer: (type, start, end), trained with multilabel categorical cross-entropy. Relations:
+every candidate pair of spans in a sentence (gold spans in training, predicted ones at inference)
+is scored per relation from its two span vectors, a pair-conditioned attention summary of its
+sentence, and its types, token gap and the spans between — so one relation example teaches the
+scorer directly instead of one cell in a length × length grid. Optionally GPLinker's per-relation
+head/tail pointers are trained alongside as an auxiliary task (they sharpen span boundaries; the
+pair scorer alone decodes relations). The model folder holds encoder config, tokenizer, head
+config and sharded safetensors.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from huggingface_hub import save_torch_state_dict
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from edupair.features import GAP_EDGES, MAX_BETWEEN
 
 HEAD_CONFIG = "edupair_config.json"
 NEG_INF = -1e12
@@ -70,41 +77,108 @@ def multilabel_categorical_crossentropy(logits: torch.Tensor, targets: torch.Ten
     return loss.mean()
 
 
+class PairScorer(nn.Module):
+    """Relation logits per candidate pair: [head; tail; head*tail; attended sentence; pair features]."""
+
+    def __init__(self, hidden: int, n_types: int, n_relations: int, size: int, dropout: float) -> None:
+        super().__init__()
+        feat = size // 4
+        self.span = nn.Linear(2 * hidden, size)
+        self.query = nn.Linear(2 * size, hidden)
+        self.context = nn.Linear(hidden, size)
+        self.type_emb = nn.Embedding(n_types, feat)
+        self.gap_emb = nn.Embedding(len(GAP_EDGES), feat)
+        self.between_emb = nn.Embedding(MAX_BETWEEN + 1, feat)
+        self.forward_emb = nn.Embedding(2, feat)
+        self.mlp = nn.Sequential(nn.Linear(4 * size + 5 * feat, size), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(size, n_relations))
+
+    def _span(self, hidden: torch.Tensor, rows: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        return self.span(torch.cat([hidden[rows, start], hidden[rows, end]], -1))
+
+    def forward(self, hidden: torch.Tensor, pairs: dict[str, torch.Tensor]) -> torch.Tensor:
+        rows = pairs["rows"]
+        if len(rows) == 0:
+            return hidden.new_zeros((0, self.mlp[-1].out_features))
+        head = self._span(hidden, rows, pairs["head_start"], pairs["head_end"])
+        tail = self._span(hidden, rows, pairs["tail_start"], pairs["tail_end"])
+        # attention of the pair over the tokens of its sentence(s): finds the trigger words
+        query = self.query(torch.cat([head, tail], -1)) / math.sqrt(hidden.shape[-1])   # [P, H]
+        pos = torch.arange(hidden.shape[1], device=rows.device)[None]
+        inside = (pos >= pairs["context_start"][:, None]) & (pos <= pairs["context_end"][:, None])
+        pooled = []
+        for row in range(hidden.shape[0]):  # per window: memory stays [pairs, length], never [pairs, length, H]
+            sel = (rows == row).nonzero().squeeze(-1)
+            if len(sel):
+                weights = (query[sel] @ hidden[row].T).masked_fill(~inside[sel], NEG_INF).softmax(-1)
+                pooled.append((sel, weights @ hidden[row]))
+        order = torch.cat([sel for sel, _ in pooled])
+        summary = hidden.new_empty((len(rows), hidden.shape[-1])).index_copy(
+            0, order, torch.cat([vec for _, vec in pooled]))
+        context = self.context(summary)
+        x = torch.cat([head, tail, head * tail, context, self.type_emb(pairs["head_type"]),
+                       self.type_emb(pairs["tail_type"]), self.gap_emb(pairs["gap"]),
+                       self.between_emb(pairs["between"]), self.forward_emb(pairs["forward"])], -1)
+        return self.mlp(x)
+
+
+def pair_loss(logits: torch.Tensor, labels: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy over the (pair, relation) cells the pair's types allow."""
+    if not allowed.any():
+        return logits.sum() * 0.0
+    return nn.functional.binary_cross_entropy_with_logits(logits[allowed], labels[allowed])
+
+
 class EduPairModel(nn.Module):
-    """Encoder + entity pointer + relation head/tail pointers."""
+    """Encoder + entity pointer + relation pair scorer."""
 
     def __init__(self, encoder: nn.Module, entity_labels: list[str], relation_labels: list[str],
-                 head_size: int = 64, extra: dict | None = None) -> None:
+                 head_size: int = 64, extra: dict | None = None, pair_size: int = 128,
+                 pair_dropout: float = 0.1, aux_pointers: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         self.entity_labels, self.relation_labels = list(entity_labels), list(relation_labels)
-        self.head_size = head_size
+        self.head_size, self.pair_size, self.pair_dropout = head_size, pair_size, pair_dropout
+        self.aux_pointers = aux_pointers
         self.extra = dict(extra or {})
         hidden = encoder.config.hidden_size
         self.entity_head = EfficientGlobalPointer(hidden, len(entity_labels), head_size, True, True)
-        self.head_head = EfficientGlobalPointer(hidden, len(relation_labels), head_size, False, False)
-        self.tail_head = EfficientGlobalPointer(hidden, len(relation_labels), head_size, False, False)
+        self.pair_head = PairScorer(hidden, len(entity_labels), len(relation_labels), pair_size, pair_dropout)
+        if aux_pointers:  # GPLinker head/tail pointers: a training-only task that sharpens span boundaries
+            self.head_head = EfficientGlobalPointer(hidden, len(relation_labels), head_size, False, False)
+            self.tail_head = EfficientGlobalPointer(hidden, len(relation_labels), head_size, False, False)
 
     @classmethod
     def from_encoder(cls, encoder_name: str, entity_labels: list[str], relation_labels: list[str],
                      head_size: int, random_init: bool = False, extra: dict | None = None,
-                     encoder_overrides: dict | None = None) -> EduPairModel:
+                     encoder_overrides: dict | None = None, pair_size: int = 128,
+                     pair_dropout: float = 0.1, aux_pointers: bool = False) -> EduPairModel:
         """A new model on a pretrained encoder (local folder or hub name), or on its config only."""
         config = AutoConfig.from_pretrained(encoder_name, **(encoder_overrides or {}))
         encoder = (AutoModel.from_config(config, dtype=torch.float32) if random_init
                    else AutoModel.from_pretrained(encoder_name, config=config, dtype=torch.float32))
-        return cls(encoder, entity_labels, relation_labels, head_size, extra)
+        return cls(encoder, entity_labels, relation_labels, head_size, extra, pair_size, pair_dropout, aux_pointers)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Token vectors and entity span logits of a batch."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return {"hidden": hidden, "entity_logits": self.entity_head(hidden, attention_mask)}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, entity_labels=None,
-                head_labels=None, tail_labels=None) -> dict[str, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        out = {"entity_logits": self.entity_head(hidden, attention_mask),
-               "head_logits": self.head_head(hidden, attention_mask),
-               "tail_logits": self.tail_head(hidden, attention_mask)}
+                pairs: dict[str, torch.Tensor] | None = None, head_labels=None, tail_labels=None,
+                relation_weight: float = 1.0) -> dict[str, torch.Tensor]:
+        out = self.encode(input_ids, attention_mask)
+        if pairs is not None:
+            out["pair_logits"] = self.pair_head(out["hidden"], pairs)
         if entity_labels is not None:
-            out["loss"] = sum(multilabel_categorical_crossentropy(out[f"{k}_logits"].float(), t)
-                              for k, t in (("entity", entity_labels), ("head", head_labels),
-                                           ("tail", tail_labels))) / 3
+            grids = [(out["entity_logits"], entity_labels)]
+            if self.aux_pointers and head_labels is not None:
+                grids += [(self.head_head(out["hidden"], attention_mask), head_labels),
+                          (self.tail_head(out["hidden"], attention_mask), tail_labels)]
+            out["loss"] = sum(multilabel_categorical_crossentropy(g.float(), t) for g, t in grids) / len(grids)
+            if pairs is not None and "labels" in pairs:
+                out["loss"] = out["loss"] + relation_weight * pair_loss(
+                    out["pair_logits"].float(), pairs["labels"], pairs["allowed"])
         return out
 
     def save(self, folder: str | Path, tokenizer, shard_size: str = "14MB", dtype: torch.dtype = torch.float16) -> None:
@@ -116,7 +190,9 @@ class EduPairModel(nn.Module):
         state = {k: v.detach().to(dtype).contiguous() for k, v in self.state_dict().items()}
         save_torch_state_dict(state, str(folder), max_shard_size=shard_size)
         meta = {"entity_labels": self.entity_labels, "relation_labels": self.relation_labels,
-                "head_size": self.head_size, **self.extra}
+                "head_size": self.head_size, "pair_size": self.pair_size, "pair_dropout": self.pair_dropout,
+                "aux_pointers": self.aux_pointers,
+                **self.extra}
         (folder / HEAD_CONFIG).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
 
     @classmethod
@@ -127,8 +203,12 @@ class EduPairModel(nn.Module):
         if not meta_path.exists():
             raise FileNotFoundError(f"{folder} is not an edupair model folder (no {HEAD_CONFIG})")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if "pair_size" not in meta:
+            raise ValueError(f"{folder} holds a model of an older edupair (relation pointers, no pair scorer); "
+                             "retrain it with scripts/train.py")
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(str(folder)), dtype=torch.float32)
-        model = cls(encoder, meta.pop("entity_labels"), meta.pop("relation_labels"), meta.pop("head_size"), meta)
+        model = cls(encoder, meta.pop("entity_labels"), meta.pop("relation_labels"), meta.pop("head_size"), meta,
+                    meta.pop("pair_size"), meta.pop("pair_dropout"), meta.pop("aux_pointers", False))
         state = {}
         for shard in sorted(folder.glob("model*.safetensors")):
             state.update(load_file(str(shard)))

@@ -24,7 +24,7 @@ from edupair.annotations import Document, Entity, Relation, read_jsonl
 from edupair.augment import AugmentConfig, augment
 from edupair.evaluation import Evaluation, mention_level
 from edupair.features import Featurizer, collate
-from edupair.inference import predict_spans
+from edupair.inference import featurizer_for, predict_spans
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS
 
@@ -45,21 +45,26 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
     """The model and tokenizer a config asks for: pretrained encoder or its config at random init."""
     m = cfg.model
     extra = {"max_length": m.max_length, "window_chars": m.window_chars, "window_overlap": m.window_overlap,
-             "threshold": m.threshold, "encoder": str(m.encoder), "random_init": bool(m.random_init),
-             "relation_ends": OmegaConf.to_container(m.relation_ends)}
+             "threshold": m.threshold, "relation_threshold": m.relation_threshold,
+             "pair_sentence_gap": m.pair_sentence_gap, "max_pairs": m.max_pairs, "span_breaks": m.span_breaks,
+             "encoder": str(m.encoder),
+             "random_init": bool(m.random_init), "relation_ends": OmegaConf.to_container(m.relation_ends)}
     overrides = OmegaConf.to_container(m.encoder_overrides) if m.get("encoder_overrides") else None
     model = EduPairModel.from_encoder(str(m.encoder), list(ENTITY_LABELS), list(RELATION_LABELS), m.head_size,
-                                      random_init=m.random_init, extra=extra, encoder_overrides=overrides)
+                                      random_init=m.random_init, extra=extra, encoder_overrides=overrides,
+                                      pair_size=m.pair_size, pair_dropout=m.pair_dropout,
+                                      aux_pointers=m.aux_pointers)
     tokenizer = AutoTokenizer.from_pretrained(str(m.encoder))
     return model, tokenizer
 
 
 @torch.no_grad()
 def evaluate_docs(model: EduPairModel, featurizer: Featurizer, docs: list[Document], pad_id: int,
-                  batch_size: int, threshold: float, device) -> Evaluation:
+                  batch_size: int, threshold: float, relation_threshold: float, device) -> Evaluation:
     """Mention-level scores of the model on annotated documents (normalized text)."""
     model.eval()
-    found = predict_spans(model, featurizer, [d.text for d in docs], pad_id, batch_size, threshold, device)
+    found = predict_spans(model, featurizer, [d.text for d in docs], pad_id, batch_size, threshold,
+                          relation_threshold, device)
     preds = []
     for doc, (spans, links) in zip(docs, found, strict=True):
         ids = {(s.start, s.end, s.label): f"T{i}" for i, s in enumerate(spans, start=1)}
@@ -109,8 +114,7 @@ def train(cfg: DictConfig) -> dict:
         train_docs, dev_docs = train_docs[: cfg.data.limit], dev_docs[: cfg.data.limit]
     model, tokenizer = build_model(cfg)
     m = cfg.model
-    featurizer = Featurizer(tokenizer, list(ENTITY_LABELS), list(RELATION_LABELS), m.max_length,
-                            m.window_chars, m.window_overlap)
+    featurizer = featurizer_for(model, tokenizer)
     aug_cfg = AugmentConfig(**{k: v for k, v in OmegaConf.to_container(cfg.augment).items() if k != "enabled"})
     names = region_names(cfg.data.get("gazetteer")) if cfg.augment.enabled else []
     clean_features = [f for i, d in enumerate(train_docs) for f in featurizer.encode_document(d, i)]
@@ -128,7 +132,11 @@ def train(cfg: DictConfig) -> dict:
     state = {"epoch": 0, "best_f1": -1.0, "bad_epochs": 0, "history": [], "elapsed": 0.0}
     if cfg.resume and ckpt.exists():
         saved = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(saved["model"])
+        try:
+            model.load_state_dict(saved["model"])
+        except RuntimeError as exc:
+            raise ValueError(f"{ckpt} was written by a different model config and cannot be resumed; "
+                             f"delete it or pass resume=false ({str(exc).splitlines()[0]})") from exc
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = saved["state"]
@@ -137,7 +145,7 @@ def train(cfg: DictConfig) -> dict:
         np.random.set_state(saved["rng"]["numpy"])
         accelerator.print(f"resumed after epoch {state['epoch']}")
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    n_ent, n_rel = len(ENTITY_LABELS), len(RELATION_LABELS)
+    n_ent = len(ENTITY_LABELS)
     out_dir = Path(cfg.output_dir)
     start = time.time() - state["elapsed"]
     log_path = work / "metrics.jsonl"
@@ -157,9 +165,12 @@ def train(cfg: DictConfig) -> dict:
         losses = []
         model.train()
         for b in bar:
-            batch = collate([features[i] for i in order[b:b + t.batch_size]], tokenizer.pad_token_id, n_ent, n_rel)
+            batch = collate([features[i] for i in order[b:b + t.batch_size]], tokenizer.pad_token_id, n_ent,
+                            featurizer)
+            batch["pairs"] = {k: v.to(accelerator.device) for k, v in batch["pairs"].items()}
             with accelerator.accumulate(model):
-                loss = model(**{k: v.to(accelerator.device) for k, v in batch.items()})["loss"]
+                loss = model(**{k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()},
+                             relation_weight=t.relation_weight)["loss"]
                 accelerator.backward(loss)
                 accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
                 optimizer.step()
@@ -172,7 +183,7 @@ def train(cfg: DictConfig) -> dict:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         unwrapped = accelerator.unwrap_model(model)
         dev = evaluate_docs(unwrapped, featurizer, dev_docs, tokenizer.pad_token_id, t.eval_batch_size,
-                            m.threshold, accelerator.device)
+                            m.threshold, m.relation_threshold, accelerator.device)
         f1 = dev.relations["micro"]["f1"]
         state["epoch"] = epoch + 1
         state["elapsed"] = time.time() - start

@@ -18,8 +18,10 @@ from edupair.batch import run_prediction
 @hydra.main(config_path="../configs/inference", config_name="predict", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
-        result = run_prediction(str(cfg.input), str(cfg.output), str(cfg.model), cfg.batch_size, cfg.device,
-                                cfg.format, cfg.threshold, cfg.chunk_docs, cfg.resume, cfg.facts, cfg.gazetteer)
+        result = run_prediction(str(cfg.input), str(cfg.output), str(cfg.model), batch_size=cfg.batch_size,
+                                device=cfg.device, fmt=cfg.format, threshold=cfg.threshold,
+                                chunk_docs=cfg.chunk_docs, resume=cfg.resume, facts=cfg.facts,
+                                gazetteer=cfg.gazetteer, relation_threshold=cfg.relation_threshold)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

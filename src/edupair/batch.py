@@ -75,7 +75,8 @@ class _InputError(Exception):
 
 def run_prediction(input_path: str, output: str, model: str, batch_size: int = 16, device: str = "auto",
                    fmt: str = "jsonl", threshold: float | None = None, chunk_docs: int = 64,
-                   resume: bool = False, facts: bool = False, gazetteer: str | None = None) -> dict:
+                   resume: bool = False, facts: bool = False, gazetteer: str | None = None,
+                   relation_threshold: float | None = None) -> dict:
     """Predict every input document and write the output; returns counts."""
     state = PartialState()
     if not Path(model).exists():
@@ -85,7 +86,8 @@ def run_prediction(input_path: str, output: str, model: str, batch_size: int = 1
     out_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(out_dir, os.W_OK):
         raise PermissionError(f"output folder is not writable: {out_dir}")
-    predictor = Predictor(model, device=device, batch_size=batch_size, threshold=threshold)
+    predictor = Predictor(model, device=device, batch_size=batch_size, threshold=threshold,
+                          relation_threshold=relation_threshold)
     try:
         return _run(predictor, state, input_path, out, fmt, chunk_docs, resume, Facts(gazetteer) if facts else None)
     except OSError as exc:

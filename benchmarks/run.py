@@ -1,9 +1,11 @@
 """Benchmarks: quality and speed of the model against its baselines, in one run.
 
-    python benchmarks/run.py [--ablation runs/ablation/model] [--out benchmarks/RESULTS.md]
+    python benchmarks/run.py --train [--threads 2] [--out benchmarks/RESULTS.md]
 
-Systems: the shipped model, the same architecture trained from a random encoder (ablation,
-if its folder exists), and the rule baseline. Quality on the test split (mention level) and
+With `--train` the run first trains the default config and the same config from a random-init
+encoder (`model=random_init`) and records the wall time and peak memory of each; without it the
+ablation is read from `--ablation` if that folder exists. Systems: the shipped model, the
+ablation and the rule baseline. Quality on the test split (mention level) and
 on ../shared/eval/*.jsonl (document level); predict throughput on this machine's CPU, the
 ratio to a transformers token-classification pipeline on the same encoder, peak RSS, model
 load time, and throughput at 1 KB / 10 KB / 100 KB documents.
@@ -86,6 +88,23 @@ def load_and_rss(model_dir: str, sample: Path) -> dict:
             "peak_rss_mb": round(int(out[2]) / 1024)}
 
 
+def train_run(name: str, overrides: list[str], work: Path) -> dict:
+    """Train one config in a child process: wall minutes, peak RSS of that process, best dev relation F1."""
+    wrapper = ("import resource,subprocess,sys;r=subprocess.run(sys.argv[1:]).returncode;"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);sys.exit(r)")
+    rel = work.relative_to(ROOT) if work.is_relative_to(ROOT) else work
+    cmd = [sys.executable, "scripts/train.py", f"output_dir={rel / name}", f"work_dir={rel / (name + '_work')}",
+           "resume=false", *overrides]
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=ROOT, check=True, capture_output=True,
+                          text=True)
+    minutes = (time.perf_counter() - start) / 60
+    history = [json.loads(line) for line in (work / (name + "_work") / "metrics.jsonl").read_text().splitlines()]
+    return {"command": "python " + " ".join(cmd[1:]), "minutes": round(minutes, 1),
+            "peak_rss_gb": round(int(done.stdout.split()[-1]) / 1024 ** 2, 2), "epochs": len(history),
+            "best_dev_relation_f1": max(h["relation_f1"] for h in history), "model": str(work / name)}
+
+
 def scores_row(name: str, ev) -> str:
     e, r = ev.entities, ev.relations
     cells = [f"{e[k]['f1']:.3f}" for k in ("REGION", "SCHOOL", "PROGRAM", "NUMBER", "micro")]
@@ -100,8 +119,16 @@ def main() -> int:
     parser.add_argument("--shared", default="../shared")
     parser.add_argument("--out", default="benchmarks/RESULTS.md")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train", action="store_true", help="train the default config and the ablation first")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    training = {}
+    if args.train:
+        work = ROOT / "runs" / "bench"
+        threads = f"trainer.threads={args.threads}"
+        training["default config"] = train_run("default", [threads], work)
+        training["random-init encoder (ablation)"] = train_run("ablation", ["model=random_init", threads], work)
+        args.ablation = training["random-init encoder (ablation)"]["model"]
     shared = Path(args.shared)
     test_docs = read_jsonl(ROOT / "data/annotations/test.jsonl")
     pages = {f.stem: [gold_page(json.loads(line)) for line in f.read_text(encoding="utf-8").splitlines() if line]
@@ -127,7 +154,13 @@ def main() -> int:
     lines = [f"# Benchmarks ({datetime.date.today()})", "",
              f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
              f"Python {platform.python_version()}, torch {torch.__version__}; no GPU was lent for this run.", "",
-             f"Command: `python benchmarks/run.py --threads {args.threads}`", ""]
+             f"Command: `python benchmarks/run.py {'--train ' if args.train else ''}--threads {args.threads}`", ""]
+    if training:
+        lines += ["## Training (CPU)", "", "| run | command | wall time | peak RSS | epochs | best dev relation F1 |",
+                  "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | `{v['command']}` | {v['minutes']} min | {v['peak_rss_gb']} GB | {v['epochs']} | "
+                  f"{v['best_dev_relation_f1']:.3f} |" for k, v in training.items()]
+        lines += ["", f"Quality rows below: the shipped model (`{args.model}`) and the ablation trained above.", ""]
     header = ("| system | REGION | SCHOOL | PROGRAM | NUMBER | entity micro | paired_with | participates_in | "
               "quantity | relation micro |\n|---|" + "---:|" * 9)
     for split in ["test", *pages]:
@@ -146,7 +179,8 @@ def main() -> int:
     lines += [f"| 100 KB rate / 1 KB rate | {ratio:.2f} |", ""]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = {name: {split: ev.summary() for split, ev in res.items()} for name, res in results.items()}
-    print(json.dumps({"quality": summary, "speed": speed, "peer": peer, "scaling": scaling, **memory}, indent=1))
+    print(json.dumps({"quality": summary, "training": training, "speed": speed, "peer": peer, "scaling": scaling,
+                      **memory}, indent=1))
     return 0
 
 

@@ -30,7 +30,8 @@ def test_alignment_uses_offsets():
         text = doc.text[f.offsets[s][0]:f.offsets[e][1]]
         assert text in {x.text for x in doc.entities if x.label == ENTITY_LABELS[label]}
     assert len(f.relations) == len(doc.relations)
-    batch = collate([f], tok.pad_token_id, 4, feat)
+    assert "head_labels" not in collate([f], tok.pad_token_id, 4, feat)
+    batch = collate([f], tok.pad_token_id, 4, feat, pointers=True)
     assert batch["entity_labels"].sum().item() == len(doc.entities)
     # auxiliary GPLinker pointers: paired_with stored in both directions, the others once
     assert batch["head_labels"].sum().item() == batch["tail_labels"].sum().item() == 2 * 2 + 1 + 1

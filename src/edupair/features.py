@@ -197,10 +197,11 @@ def pointer_targets(features: list[Feature], symmetric: list[bool], length: int)
     return {"head_labels": head, "tail_labels": tail}
 
 
-def collate(features: list[Feature], pad_id: int, n_entity: int, featurizer: Featurizer | None = None
-            ) -> dict[str, torch.Tensor]:
-    """Pad a batch. With a featurizer (training): dense 0/1 span targets [batch, labels, length, length]
-    and the gold-span candidate pairs with their relation targets under "pairs"."""
+def collate(features: list[Feature], pad_id: int, n_entity: int, featurizer: Featurizer | None = None,
+            pointers: bool = False) -> dict[str, torch.Tensor]:
+    """Pad a batch. With a featurizer (training): dense 0/1 span targets [batch, labels, length, length],
+    the gold-span candidate pairs with their relation targets under "pairs", and with `pointers`
+    the auxiliary head/tail pointer grids."""
     length = max(len(f.input_ids) for f in features)
     batch = len(features)
     ids = torch.full((batch, length), pad_id, dtype=torch.long)
@@ -221,5 +222,7 @@ def collate(features: list[Feature], pad_id: int, n_entity: int, featurizer: Fea
         n_rel = len(featurizer.relation_labels)
         pairs = pair_batch(items, n_rel)
         pairs["labels"] = torch.tensor(targets, dtype=torch.float).reshape(len(pairs["rows"]), n_rel)
-        out.update(entity_labels=ent, pairs=pairs, **pointer_targets(features, featurizer.symmetric, length))
+        out.update(entity_labels=ent, pairs=pairs)
+        if pointers:
+            out.update(pointer_targets(features, featurizer.symmetric, length))
     return out

@@ -166,7 +166,7 @@ def train(cfg: DictConfig) -> dict:
         model.train()
         for b in bar:
             batch = collate([features[i] for i in order[b:b + t.batch_size]], tokenizer.pad_token_id, n_ent,
-                            featurizer)
+                            featurizer, pointers=m.aux_pointers)
             batch["pairs"] = {k: v.to(accelerator.device) for k, v in batch["pairs"].items()}
             with accelerator.accumulate(model):
                 loss = model(**{k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()},

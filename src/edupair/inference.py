@@ -77,10 +77,10 @@ def decode_spans(feat: Feature, logits: torch.Tensor, entity_labels: list[str], 
 
 def featurizer_for(model: EduPairModel, tokenizer) -> Featurizer:
     """The featurizer a saved model was trained with (windows, allowed ends, pair limits)."""
-    extra = model.extra
-    return Featurizer(tokenizer, model.entity_labels, model.relation_labels, extra.get("max_length", 256),
-                      extra.get("window_chars", 250), extra.get("window_overlap", 50), allowed_ends(model),
-                      extra.get("pair_sentence_gap", 0), extra.get("max_pairs", 1024), extra.get("span_breaks", ""))
+    x = model.extra
+    return Featurizer(tokenizer, model.entity_labels, model.relation_labels, x["max_length"], x["window_chars"],
+                      x["window_overlap"], allowed_ends(model), x["pair_sentence_gap"], x["max_pairs"],
+                      x["span_breaks"])
 
 
 def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], list[Link]]:
@@ -128,14 +128,15 @@ def predict_features(model: EduPairModel, featurizer: Featurizer, features: list
                  for i, (feat, found) in enumerate(zip(chunk, decoded, strict=True))]
         pairs = pair_batch(items, len(model.relation_labels))
         probs = model.pair_head(out["hidden"], {k: v.to(device) for k, v in pairs.items()}).float().sigmoid().cpu()
-        probs = probs.masked_fill(~pairs["allowed"], 0.0)
-        n = 0
-        for (_, _, cands), feat, found in zip(items, chunk, decoded, strict=True):
-            links = [Link(found[p.head][0], label, found[p.tail][0], probs[n + k, r].item())
-                     for k, p in enumerate(cands) for r, label in enumerate(model.relation_labels)
-                     if probs[n + k, r] > relation_threshold]
-            n += len(cands)
-            yield feat, [span for span, _ in found], links
+        hits = ((probs > relation_threshold) & pairs["allowed"]).nonzero().tolist()
+        links: list[list[Link]] = [[] for _ in chunk]
+        flat = [(i, p) for i, _, cands in items for p in cands]   # pair n of the batch -> (window, pair)
+        for n, r in hits:
+            i, p = flat[n]
+            links[i].append(Link(decoded[i][p.head][0], model.relation_labels[r], decoded[i][p.tail][0],
+                                 probs[n, r].item()))
+        for i, feat in enumerate(chunk):
+            yield feat, [span for span, _ in decoded[i]], links[i]
 
 
 def predict_spans(model: EduPairModel, featurizer: Featurizer, texts: list[str], pad_id: int, batch_size: int,
@@ -196,9 +197,8 @@ class Predictor:
                              f"{self.model.relation_labels}, not this package's {list(ENTITY_LABELS)} / "
                              f"{list(RELATION_LABELS)}")
         extra = self.model.extra
-        self.threshold = extra.get("threshold", 0.0) if threshold is None else threshold
-        self.relation_threshold = (extra.get("relation_threshold", 0.5) if relation_threshold is None
-                                   else relation_threshold)
+        self.threshold = extra["threshold"] if threshold is None else threshold
+        self.relation_threshold = extra["relation_threshold"] if relation_threshold is None else relation_threshold
         self.batch_size = batch_size
         self.featurizer = featurizer_for(self.model, self.tokenizer)
 

@@ -25,6 +25,7 @@ from edupair.augment import AugmentConfig, augment
 from edupair.evaluation import Evaluation, mention_level
 from edupair.features import Featurizer, collate
 from edupair.inference import featurizer_for, predict_spans
+from edupair.lexicon import HINT_CHANNELS, HINT_TAGS
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS
 
@@ -47,13 +48,15 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
     extra = {"max_length": m.max_length, "window_chars": m.window_chars, "window_overlap": m.window_overlap,
              "threshold": m.threshold, "relation_threshold": m.relation_threshold,
              "pair_sentence_gap": m.pair_sentence_gap, "max_pairs": m.max_pairs, "span_breaks": m.span_breaks,
+             "hints": m.hints,
              "encoder": str(m.encoder),
              "random_init": bool(m.random_init), "relation_ends": OmegaConf.to_container(m.relation_ends)}
     overrides = OmegaConf.to_container(m.encoder_overrides) if m.get("encoder_overrides") else None
     model = EduPairModel.from_encoder(str(m.encoder), list(ENTITY_LABELS), list(RELATION_LABELS), m.head_size,
                                       random_init=m.random_init, extra=extra, encoder_overrides=overrides,
                                       pair_size=m.pair_size, pair_dropout=m.pair_dropout,
-                                      aux_pointers=m.aux_pointers)
+                                      aux_pointers=m.aux_pointers,
+                                      hint_channels=len(HINT_CHANNELS) if m.hints else 0, hint_tags=len(HINT_TAGS))
     tokenizer = AutoTokenizer.from_pretrained(str(m.encoder))
     return model, tokenizer
 
@@ -120,8 +123,9 @@ def train(cfg: DictConfig) -> dict:
     clean_features = [f for i, d in enumerate(train_docs) for f in featurizer.encode_document(d, i)]
     accelerator.print(f"train docs {len(train_docs)}, dev docs {len(dev_docs)}, windows {len(clean_features)}, "
                       f"spans aligned {featurizer.stats.aligned}, unaligned {featurizer.stats.unaligned}")
-    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    slow = model.encoder_parameter_names()
+    heads = [p for n, p in model.named_parameters() if n not in slow]
+    enc = [p for n, p in model.named_parameters() if n in slow]
     optimizer = torch.optim.AdamW([{"params": enc, "lr": t.lr_encoder}, {"params": heads, "lr": t.lr_heads}],
                                   weight_decay=t.weight_decay)
     steps_per_epoch = max(1, -(-len(clean_features) // (t.batch_size * t.grad_accum)))
@@ -150,6 +154,8 @@ def train(cfg: DictConfig) -> dict:
     start = time.time() - state["elapsed"]
     log_path = work / "metrics.jsonl"
     work.mkdir(parents=True, exist_ok=True)
+    if state["epoch"] == 0 and accelerator.is_main_process:
+        log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log (resume=false reuses the work dir)
     while state["epoch"] < t.epochs and state["bad_epochs"] < t.patience:
         epoch = state["epoch"]
         rng = random.Random(cfg.seed * 1000 + epoch)

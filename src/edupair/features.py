@@ -8,6 +8,7 @@ inside a token cannot be aligned and is counted, never guessed by substring sear
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +32,7 @@ class Feature:
     offsets: list[tuple[int, int]]       # per token, char span within the window ((0, 0) for specials)
     sentence_ids: list[int] = field(default_factory=list)                   # per token, sentence index
     breaks: list[bool] = field(default_factory=list)     # per token, holds a character no entity contains
+    hints: list[tuple[int, ...]] = field(default_factory=list)  # per token, rule hint tag per channel
     entities: list[tuple[int, int, int]] = field(default_factory=list)      # (label, start tok, end tok)
     relations: list[tuple[int, int, int]] = field(default_factory=list)     # (relation, head ent, tail ent)
 
@@ -63,7 +65,8 @@ class Featurizer:
     def __init__(self, tokenizer, entity_labels: list[str], relation_labels: list[str],
                  max_length: int, window_chars: int, window_overlap: int,
                  relation_ends: dict[str, frozenset[tuple[str, str]]] | None = None,
-                 sentence_gap: int = 0, max_pairs: int = 1024, span_breaks: str = "") -> None:
+                 sentence_gap: int = 0, max_pairs: int = 1024, span_breaks: str = "",
+                 hinter: Callable[[str], list[tuple[int, ...]]] | None = None, hint_channels: int = 0) -> None:
         self.tokenizer = tokenizer
         self.entity_labels, self.relation_labels = list(entity_labels), list(relation_labels)
         self.entity_index = {label: i for i, label in enumerate(entity_labels)}
@@ -77,11 +80,14 @@ class Featurizer:
         self.window_overlap = window_overlap
         self.sentence_gap, self.max_pairs = sentence_gap, max_pairs
         self.span_breaks = frozenset(span_breaks)
+        self.hinter = hinter  # text -> per character hint tags, one per channel (edupair.lexicon), or None
+        self.hint_channels = hint_channels
         self.stats = AlignmentStats()
 
     def encode_text(self, text: str, doc_index: int = 0) -> list[Feature]:
         """Unlabelled features for inference: one per window of the text."""
         feats = []
+        char_hints = self.hinter(text) if self.hinter else None
         for start, end in windows(text, self.window_chars, self.window_overlap) if text else [(0, 0)]:
             piece = text[start:end]
             enc = self.tokenizer(piece, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
@@ -89,7 +95,11 @@ class Featurizer:
             sentence_ends = [e for _, e in split_sentences(piece)]
             sentence_ids = [bisect_right(sentence_ends, s) if e > s else -1 for s, e in offsets]
             breaks = [not self.span_breaks.isdisjoint(piece[s:e]) for s, e in offsets]
-            feats.append(Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks))
+            feat = Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks)
+            if char_hints is not None:  # a token takes the tags of its first character
+                blank = (0,) * self.hint_channels
+                feat.hints = [char_hints[start + s] if e > s else blank for s, e in offsets]
+            feats.append(feat)
         return feats
 
     def encode_document(self, doc: Document, doc_index: int = 0) -> list[Feature]:
@@ -210,6 +220,11 @@ def collate(features: list[Feature], pad_id: int, n_entity: int, featurizer: Fea
         ids[i, :len(f.input_ids)] = torch.tensor(f.input_ids)
         mask[i, :len(f.input_ids)] = 1
     out: dict = {"input_ids": ids, "attention_mask": mask}
+    if features[0].hints:
+        hints = torch.zeros((batch, length, len(features[0].hints[0])), dtype=torch.long)
+        for i, f in enumerate(features):
+            hints[i, :len(f.hints)] = torch.tensor(f.hints, dtype=torch.long)
+        out["hints"] = hints
     if featurizer is not None:
         ent = torch.zeros((batch, n_entity, length, length))
         items, targets = [], []

@@ -14,6 +14,7 @@ import torch
 
 from edupair.annotations import Document, Entity, Relation
 from edupair.features import Feature, Featurizer, collate, pair_batch
+from edupair.lexicon import hint_source
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_ENDS, RELATION_LABELS, SYMMETRIC_RELATIONS
 from edupair.text import Normalized, normalize
@@ -78,9 +79,10 @@ def decode_spans(feat: Feature, logits: torch.Tensor, entity_labels: list[str], 
 def featurizer_for(model: EduPairModel, tokenizer) -> Featurizer:
     """The featurizer a saved model was trained with (windows, allowed ends, pair limits)."""
     x = model.extra
+    hinter = hint_source(x["hints"]).hint_tags if model.hint_channels else None
     return Featurizer(tokenizer, model.entity_labels, model.relation_labels, x["max_length"], x["window_chars"],
                       x["window_overlap"], allowed_ends(model), x["pair_sentence_gap"], x["max_pairs"],
-                      x["span_breaks"])
+                      x["span_breaks"], hinter, model.hint_channels)
 
 
 def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], list[Link]]:

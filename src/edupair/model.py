@@ -134,7 +134,8 @@ class EduPairModel(nn.Module):
 
     def __init__(self, encoder: nn.Module, entity_labels: list[str], relation_labels: list[str],
                  head_size: int = 64, extra: dict | None = None, pair_size: int = 128,
-                 pair_dropout: float = 0.1, aux_pointers: bool = False) -> None:
+                 pair_dropout: float = 0.1, aux_pointers: bool = False, hint_channels: int = 0,
+                 hint_tags: int = 5) -> None:
         super().__init__()
         self.encoder = encoder
         self.entity_labels, self.relation_labels = list(entity_labels), list(relation_labels)
@@ -144,6 +145,10 @@ class EduPairModel(nn.Module):
         hidden = encoder.config.hidden_size
         self.entity_head = EfficientGlobalPointer(hidden, len(entity_labels), head_size, True, True)
         self.pair_head = PairScorer(hidden, len(entity_labels), len(relation_labels), pair_size, pair_dropout)
+        self.hint_channels, self.hint_tags = hint_channels, hint_tags
+        if hint_channels:  # rule hint tags (edupair.lexicon), added to the token embeddings
+            self.hint_embedding = nn.Embedding(hint_channels * hint_tags, hidden)
+            nn.init.normal_(self.hint_embedding.weight, std=getattr(encoder.config, "initializer_range", 0.02))
         if aux_pointers:  # GPLinker head/tail pointers: a training-only task that sharpens span boundaries
             self.head_head = EfficientGlobalPointer(hidden, len(relation_labels), head_size, False, False)
             self.tail_head = EfficientGlobalPointer(hidden, len(relation_labels), head_size, False, False)
@@ -152,22 +157,37 @@ class EduPairModel(nn.Module):
     def from_encoder(cls, encoder_name: str, entity_labels: list[str], relation_labels: list[str],
                      head_size: int, random_init: bool = False, extra: dict | None = None,
                      encoder_overrides: dict | None = None, pair_size: int = 128,
-                     pair_dropout: float = 0.1, aux_pointers: bool = False) -> EduPairModel:
+                     pair_dropout: float = 0.1, aux_pointers: bool = False, hint_channels: int = 0,
+                     hint_tags: int = 5) -> EduPairModel:
         """A new model on a pretrained encoder (local folder or hub name), or on its config only."""
         config = AutoConfig.from_pretrained(encoder_name, **(encoder_overrides or {}))
         encoder = (AutoModel.from_config(config, dtype=torch.float32) if random_init
                    else AutoModel.from_pretrained(encoder_name, config=config, dtype=torch.float32))
-        return cls(encoder, entity_labels, relation_labels, head_size, extra, pair_size, pair_dropout, aux_pointers)
+        return cls(encoder, entity_labels, relation_labels, head_size, extra, pair_size, pair_dropout, aux_pointers,
+                   hint_channels, hint_tags)
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Token vectors and entity span logits of a batch."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def encoder_parameter_names(self) -> set[str]:
+        """Parameters trained at the encoder's learning rate (the encoder and the hint embeddings)."""
+        return {n for n, _ in self.named_parameters() if n.startswith(("encoder.", "hint_embedding."))}
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               hints: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Token vectors and entity span logits of a batch; `hints` [batch, length, channels] are the
+        rule hint tags a model trained with them needs."""
+        if self.hint_channels:
+            if hints is None:
+                raise ValueError("this model reads rule hint tags: build features with inference.featurizer_for")
+            shift = torch.arange(self.hint_channels, device=hints.device) * self.hint_tags
+            embeds = self.encoder.get_input_embeddings()(input_ids) + self.hint_embedding(hints + shift).sum(2)
+            hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        else:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return {"hidden": hidden, "entity_logits": self.entity_head(hidden, attention_mask)}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, entity_labels=None,
                 pairs: dict[str, torch.Tensor] | None = None, head_labels=None, tail_labels=None,
-                relation_weight: float = 1.0) -> dict[str, torch.Tensor]:
-        out = self.encode(input_ids, attention_mask)
+                relation_weight: float = 1.0, hints: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = self.encode(input_ids, attention_mask, hints)
         if pairs is not None:
             out["pair_logits"] = self.pair_head(out["hidden"], pairs)
         if entity_labels is not None:
@@ -191,7 +211,7 @@ class EduPairModel(nn.Module):
         save_torch_state_dict(state, str(folder), max_shard_size=shard_size)
         meta = {"entity_labels": self.entity_labels, "relation_labels": self.relation_labels,
                 "head_size": self.head_size, "pair_size": self.pair_size, "pair_dropout": self.pair_dropout,
-                "aux_pointers": self.aux_pointers,
+                "aux_pointers": self.aux_pointers, "hint_channels": self.hint_channels, "hint_tags": self.hint_tags,
                 **self.extra}
         (folder / HEAD_CONFIG).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -208,7 +228,8 @@ class EduPairModel(nn.Module):
                              "retrain it with scripts/train.py")
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(str(folder)), dtype=torch.float32)
         model = cls(encoder, meta.pop("entity_labels"), meta.pop("relation_labels"), meta.pop("head_size"), meta,
-                    meta.pop("pair_size"), meta.pop("pair_dropout"), meta.pop("aux_pointers", False))
+                    meta.pop("pair_size"), meta.pop("pair_dropout"), meta.pop("aux_pointers", False),
+                    meta.pop("hint_channels", 0), meta.pop("hint_tags", 5))
         state = {}
         for shard in sorted(folder.glob("model*.safetensors")):
             state.update(load_file(str(shard)))

@@ -1,0 +1,158 @@
+"""Rule matchers over normalized text: gazetteer regions, school and program name patterns,
+cn2an-checked numbers.
+
+The rule baseline decodes with them. The model reads their matches as per-character hint tags
+(lexicon features, as in gazetteer-enhanced NER): a small encoder trained on little text then
+knows where a place name may begin and end, and learns from context when a match is not an entity.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from functools import lru_cache
+from importlib.util import find_spec
+from pathlib import Path
+
+import cn2an
+
+from edupair.regions import Division, Gazetteer
+
+COUNTRIES = ("中国", "英国", "美国", "法国", "德国", "日本", "韩国", "俄罗斯", "澳大利亚", "新西兰", "加拿大",
+             "新加坡", "意大利", "西班牙", "芬兰", "瑞典", "荷兰", "比利时", "爱尔兰", "泰国", "马来西亚", "越南", "老挝",
+             "柬埔寨", "印度尼西亚", "菲律宾", "蒙古", "哈萨克斯坦", "白俄罗斯", "乌克兰", "匈牙利", "波兰", "捷克", "奥地利",
+             "瑞士", "葡萄牙", "希腊", "埃及", "南非", "巴西", "阿根廷", "智利", "墨西哥", "以色列", "土耳其", "巴基斯坦")
+_CJK = r"[\u4e00-\u9fff]"
+_LEFT_STOP = set("与和、，,。；;：:在到的赴同及等是由为将对向从与并于了和经让使把被给跟暨即（(“\"《》” \n")
+_SCHOOL_SUFFIX = re.compile(r"(?:小学|中学|学校|幼儿园|大学|学院|中专|职高|附中|附小|实小|一小|二小|三小|一中|二中|三中|"
+                            r"四中|五中|六中|七中|八中|九中|十中|教育集团|进修学校)")
+_FOREIGN_SCHOOL = re.compile(r"(?:[A-Z][A-Za-z'’.&-]*\s+){1,6}(?:School|College|Academy|University|Institute|"
+                             r"Gymnasium|Lycée|Grammar School|High School)")
+_PROGRAM_HEAD = r"(?:工程|计划|项目|行动|共同体|联盟|论坛|课程|实验班|协议|方案|备忘录)"
+_QUOTED_PROGRAM = re.compile(rf"“[^”]{{2,20}}”{_PROGRAM_HEAD}|《([^》]{{2,40}}{_PROGRAM_HEAD})》")
+_BARE_PROGRAM = re.compile(rf"{_CJK}{{2,14}}?{_PROGRAM_HEAD}")
+_GENERIC_PROGRAM = {"合作协议", "框架协议", "合作项目", "帮扶项目", "帮扶计划", "工作方案", "实施方案", "共同体", "联盟"}
+_NUMBER = re.compile(r"(?<!第)(?:近|约|超过|逾)?(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万两]+)(?:余|多)?"
+                     r"(?:万|亿)?(?:所|名|人次|人|个|项|场|次|元|对|批|家|支|节|门|本|套|位|期|篇|%)(?:以上|左右)?")
+
+Match = tuple[int, int, str, float]  # (start, end, label, rule confidence)
+
+# Hint tags per character and channel: outside, begin, inside, end, single-character match.
+HINT_TAGS: tuple[str, ...] = ("O", "B", "I", "E", "S")
+HINT_CHANNELS: tuple[str, ...] = ("REGION", "SCHOOL", "PROGRAM", "NUMBER")
+
+
+class RuleMatcher:
+    """Candidate spans of each entity type found by the gazetteer and by name patterns."""
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        self.names = {n for n, divs in gazetteer.by_name.items()
+                      if len(n) >= 2 and any(d.level <= 3 for d in divs)}
+        self.names.update(COUNTRIES)
+        self.max_len = max(map(len, self.names))
+
+    def regions(self, text: str) -> list[Match]:
+        """Longest gazetteer matches, adjacent matches chained into one span (四川省广元市昭化区)."""
+        spans: list[Match] = []
+        i = 0
+        while i < len(text):
+            for j in range(min(len(text), i + self.max_len), i + 1, -1):
+                if text[i:j] in self.names:
+                    if spans and spans[-1][1] == i:
+                        spans[-1] = (spans[-1][0], j, "REGION", 0.5)
+                    else:
+                        spans.append((i, j, "REGION", 0.5))
+                    i = j
+                    break
+            else:
+                i += 1
+        return spans
+
+    @staticmethod
+    def _left_extend(text: str, end: int, max_chars: int = 16) -> int:
+        """The start of a name ending at `end`: walk left over CJK/Latin chars until a stop char."""
+        start = end
+        while start > 0 and end - start < max_chars and text[start - 1] not in _LEFT_STOP:
+            start -= 1
+        return start
+
+    def schools(self, text: str) -> list[Match]:
+        """Latin school names and Chinese names ending in a school suffix (小学, 一中, 教育集团 ...)."""
+        spans: list[Match] = [(m.start(), m.end(), "SCHOOL", 0.5) for m in _FOREIGN_SCHOOL.finditer(text)]
+        for m in _SCHOOL_SUFFIX.finditer(text):
+            start = self._left_extend(text, m.start())
+            if m.end() - start >= 3:
+                spans.append((start, m.end(), "SCHOOL", 0.5))
+        return spans
+
+    def programs(self, text: str) -> list[Match]:
+        """Quoted or 《》 titles with a program head word, and bare names ending in one."""
+        spans: list[Match] = []
+        for m in _QUOTED_PROGRAM.finditer(text):
+            start, end = (m.start(1), m.end(1)) if m.group(1) else (m.start(), m.end())
+            spans.append((start, end, "PROGRAM", 0.5))
+        for m in _BARE_PROGRAM.finditer(text):
+            start = self._left_extend(text, m.end() - 2, 14)
+            if text[start:m.end()] not in _GENERIC_PROGRAM and m.end() - start >= 4:
+                spans.append((start, m.end(), "PROGRAM", 0.4))
+        return spans
+
+    @staticmethod
+    def numbers(text: str) -> list[Match]:
+        """Counted amounts (12所, 1.5万元, 三百余名) whose numeral cn2an can read; dates left out."""
+        spans: list[Match] = []
+        for m in _NUMBER.finditer(text):
+            digits = re.match(r"(?:近|约|超过|逾)?([\d.]+|[一二三四五六七八九十百千万两]+)", m.group())
+            try:
+                cn2an.cn2an(digits.group(1).replace("两", "二"), "smart")
+            except (ValueError, KeyError, AttributeError):
+                continue
+            if m.end() < len(text) and text[m.end()] in "年月日号":
+                continue
+            spans.append((m.start(), m.end(), "NUMBER", 0.5))
+        return spans
+
+    def matches(self, text: str) -> list[Match]:
+        """All candidates of all types (they may overlap)."""
+        return self.schools(text) + self.programs(text) + self.numbers(text) + self.regions(text)
+
+    def hint_tags(self, text: str) -> list[tuple[int, ...]]:
+        """Per character, one BIES tag index per channel of HINT_CHANNELS (0 where nothing matched)."""
+        tags = [[0] * len(HINT_CHANNELS) for _ in text]
+        channel = {label: c for c, label in enumerate(HINT_CHANNELS)}
+        for start, end, label, _ in self.matches(text):
+            c = channel[label]
+            if end - start == 1:
+                tags[start][c] = 4
+                continue
+            tags[start][c], tags[end - 1][c] = 1, 3
+            for i in range(start + 1, end - 1):
+                tags[i][c] = 2
+        return [tuple(t) for t in tags]
+
+
+def packaged_gazetteer() -> Gazetteer:
+    """Provinces, prefectures and counties from the table that ships inside the cpca package
+    (National Bureau of Statistics codes), so that the model's hints need no data folder."""
+    spec = find_spec("cpca")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("the model's region hints need the cpca package: pip install cpca")
+    rows = []
+    with open(Path(spec.origin).parent / "resources" / "adcodes.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            code = r["adcode"][:6]
+            level = 1 if code.endswith("0000") else 2 if code.endswith("00") else 3
+            parent = None if level == 1 else code[:2] + "0000" if level == 2 else code[:4] + "00"
+            rows.append(Division(code, r["name"], level, parent))
+    return Gazetteer(rows)
+
+
+@lru_cache(maxsize=4)
+def hint_source(name: str) -> RuleMatcher:
+    """The matcher a model's hints come from: "cpca" (the table inside the cpca package) or a folder
+    of NBS division tables (provinces.csv, cities.csv, areas.csv)."""
+    if name == "cpca":
+        return RuleMatcher(packaged_gazetteer())
+    if not Path(name).is_dir():
+        raise FileNotFoundError(f"hint gazetteer {name!r} is neither 'cpca' nor a folder of division tables")
+    return RuleMatcher(Gazetteer.from_folder(name, towns=False))

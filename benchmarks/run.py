@@ -5,8 +5,8 @@
 With `--train` the run first trains the default config and the same config from a random-init
 encoder (`model=random_init`), records the wall time and peak memory of each and measures those
 two models; without it the shipped model is measured and the ablation is read from `--ablation`
-if that folder exists. Systems: the shipped model, the
-ablation and the rule baseline. Quality on the test split (mention level) and
+if that folder exists. Systems: the model, the ablation (each as `Predictor` runs it on CPU:
+int8 encoder) and the rule baseline. Quality on the test split (mention level) and
 on ../shared/eval/*.jsonl (document level); predict throughput on this machine's CPU, the
 ratio to a transformers token-classification pipeline on the same encoder, peak RSS, model
 load time, and throughput at 1 KB / 10 KB / 100 KB documents.
@@ -150,6 +150,7 @@ def main() -> int:
     model = systems["edupair model"]
     texts = [d.text for d in test_docs]
     speed = throughput(model, texts)
+    speed_fp32 = throughput(Predictor(args.model, device="cpu", quantize=False), texts)
     peer = pipeline_peer(args.model, texts)
     block = "\n".join(texts)
     scaling = {}
@@ -178,8 +179,10 @@ def main() -> int:
         lines += [f"## Quality: {split} ({level}), F1", "", header]
         lines += [scores_row(name, res[split]) for name, res in results.items()] + [""]
     lines += ["## Speed (CPU)", "", "| measure | value |", "|---|---:|",
-              f"| predict, test split ({len(texts)} docs) | {speed['chars_per_s']:,} chars/s, "
-              f"{speed['docs_per_s']} docs/s |",
+              f"| predict, test split ({len(texts)} docs; int8 encoder, the CPU default) | "
+              f"{speed['chars_per_s']:,} chars/s, {speed['docs_per_s']} docs/s |",
+              f"| predict with `quantize=false` (float32 encoder) | {speed_fp32['chars_per_s']:,} chars/s, "
+              f"{speed_fp32['docs_per_s']} docs/s |",
               f"| transformers token-classification pipeline, same encoder | {peer['chars_per_s']:,} chars/s |",
               f"| ratio predict / pipeline | {speed['chars_per_s'] / max(peer['chars_per_s'], 1):.2f}x |",
               f"| model load (time to first output) | {memory['model_load_s']} s ({memory['first_output_s']} s) |",
@@ -189,7 +192,8 @@ def main() -> int:
     lines += [f"| 100 KB rate / 1 KB rate | {ratio:.2f} |", ""]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = {name: {split: ev.summary() for split, ev in res.items()} for name, res in results.items()}
-    print(json.dumps({"quality": summary, "training": training, "speed": speed, "peer": peer, "scaling": scaling,
+    print(json.dumps({"quality": summary, "training": training, "speed": speed, "speed_fp32": speed_fp32,
+                      "peer": peer, "scaling": scaling,
                       **memory}, indent=1))
     return 0
 

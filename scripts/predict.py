@@ -21,7 +21,8 @@ def main(cfg: DictConfig) -> None:
         result = run_prediction(str(cfg.input), str(cfg.output), str(cfg.model), batch_size=cfg.batch_size,
                                 device=cfg.device, fmt=cfg.format, threshold=cfg.threshold,
                                 chunk_docs=cfg.chunk_docs, resume=cfg.resume, facts=cfg.facts,
-                                gazetteer=cfg.gazetteer, relation_threshold=cfg.relation_threshold)
+                                gazetteer=cfg.gazetteer, relation_threshold=cfg.relation_threshold,
+                                quantize=cfg.quantize)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -139,3 +139,18 @@ def test_older_model_folder_gets_a_clear_error(tmp_path):
                                                     "relation_labels": list(RELATION_LABELS), "head_size": 64}))
     with pytest.raises(ValueError, match="older edupair"):
         EduPairModel.load(tmp_path)
+
+
+@needs_encoder
+def test_cpu_predictor_quantizes_the_encoder_unless_told_not_to(tiny_model):
+    from edupair.inference import Predictor
+
+    def quantized(p: Predictor) -> bool:
+        return any("quantized" in type(m).__module__ for m in p.model.encoder.modules())
+
+    fast, exact = Predictor(str(tiny_model), device="cpu"), Predictor(str(tiny_model), device="cpu", quantize=False)
+    assert quantized(fast) and not quantized(exact)
+    text = make_doc().text
+    assert fast.predict_texts([("a", text)])[0]["error"] is None
+    with pytest.raises(ValueError, match="quantize"):
+        Predictor(str(tiny_model), device="cpu", quantize="yes")

@@ -76,7 +76,7 @@ class _InputError(Exception):
 def run_prediction(input_path: str, output: str, model: str, batch_size: int = 16, device: str = "auto",
                    fmt: str = "jsonl", threshold: float | None = None, chunk_docs: int = 64,
                    resume: bool = False, facts: bool = False, gazetteer: str | None = None,
-                   relation_threshold: float | None = None) -> dict:
+                   relation_threshold: float | None = None, quantize: bool | str = "auto") -> dict:
     """Predict every input document and write the output; returns counts."""
     state = PartialState()
     if not Path(model).exists():
@@ -87,7 +87,7 @@ def run_prediction(input_path: str, output: str, model: str, batch_size: int = 1
     if not os.access(out_dir, os.W_OK):
         raise PermissionError(f"output folder is not writable: {out_dir}")
     predictor = Predictor(model, device=device, batch_size=batch_size, threshold=threshold,
-                          relation_threshold=relation_threshold)
+                          relation_threshold=relation_threshold, quantize=quantize)
     try:
         return _run(predictor, state, input_path, out, fmt, chunk_docs, resume, Facts(gazetteer) if facts else None)
     except OSError as exc:

@@ -189,11 +189,17 @@ class Predictor:
     """A loaded model folder ready to turn raw texts into records."""
 
     def __init__(self, folder: str, device: str = "auto", batch_size: int = 16, threshold: float | None = None,
-                 relation_threshold: float | None = None) -> None:
+                 relation_threshold: float | None = None, quantize: bool | str = "auto") -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.model, self.tokenizer = EduPairModel.load(folder, self.device)
+        if quantize not in (True, False, "auto"):
+            raise ValueError(f"quantize must be auto, true or false, not {quantize!r}")
+        if quantize is True and self.device.type != "cpu":
+            raise ValueError("quantize=true is for CPU inference (int8 dynamic quantization); use device=cpu")
+        if quantize is True or (quantize == "auto" and self.device.type == "cpu"):
+            self.model.quantize_encoder()
         if (self.model.entity_labels, self.model.relation_labels) != (list(ENTITY_LABELS), list(RELATION_LABELS)):
             raise ValueError(f"model folder {folder} was trained for labels {self.model.entity_labels} / "
                              f"{self.model.relation_labels}, not this package's {list(ENTITY_LABELS)} / "

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edupair.features import Featurizer, collate
-from edupair.lexicon import HINT_CHANNELS, HINT_TAGS, hint_source
+from edupair.lexicon import ENTITY_HINT_CHANNELS, HINT_CHANNELS, HINT_TAGS, hint_source
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS
 
@@ -35,6 +35,14 @@ def test_patterns_mark_schools_programs_and_numbers():
     assert tags_of(text, "12所", NUMBER) == "BIE"
     assert tags_of(text, "“山海同行”计划", PROGRAM) == "BIIIIIIE"
     assert tags_of("2021年", "2021年", NUMBER) == "OOOOO"            # dates are not amounts
+
+
+def test_trigger_words_have_their_own_channels():
+    text = make_doc().text
+    pair, join = HINT_CHANNELS.index("PAIR_TRIGGER"), HINT_CHANNELS.index("JOIN_TRIGGER")
+    assert tags_of(text, "结对", pair) == "BE" and tags_of(text, "加入", join) == "BE"
+    four = hint_source("cpca").hint_tags(text, ENTITY_HINT_CHANNELS)   # a model trained before the triggers
+    assert all(len(t) == 4 for t in four)
 
 
 def test_hints_are_deterministic_and_one_tuple_per_character():

@@ -62,6 +62,12 @@ def test_train_resume_predict_evaluate(tmp_path):
     assert first["epochs"] == 1 and (tmp_path / "model" / "edupair_config.json").exists()
     again = train(tiny_cfg(tmp_path, "trainer.epochs=2"))
     assert [h["epoch"] for h in again["history"]] == [1, 2]
+    # the relation cut-off is chosen on dev among the configured candidates and stored with the model
+    chosen = again["relation_threshold"]["chosen"]
+    assert chosen in cfg.trainer.calibrate_relation_threshold
+    saved = json.loads((tmp_path / "model" / "edupair_config.json").read_text(encoding="utf-8"))
+    assert saved["relation_threshold"] == chosen
+    assert "ema" in torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=False)
     shards = list((tmp_path / "model").glob("*.safetensors"))
     assert shards and all(s.stat().st_size < 15_000_000 for s in shards)
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 import re
 
 from edupair.inference import Link, Span, record
-from edupair.lexicon import RuleMatcher
+from edupair.lexicon import JOIN_TRIGGER, PAIR_TRIGGER, RuleMatcher
 from edupair.regions import Gazetteer
 from edupair.text import normalize, split_sentences
-
-_PAIR_TRIGGER = re.compile(r"结对|对口|帮扶|友好|姊妹|签约|签订|签署|协作|托管|结为|结成|合作")
-_JOIN_TRIGGER = re.compile(r"加入|参与|参加|签约|签订|签署|承办|举办|成为|牵头|实施|开展|启动|纳入|共建|组建|成立")
 
 
 class RuleBaseline:
@@ -42,10 +39,10 @@ class RuleBaseline:
         for a, b in zip(parties, parties[1:], strict=False):
             between = text[a.end:b.start]
             after = text[b.end:b.end + 30]
-            if a.label == b.label and re.fullmatch(r"\s*(与|和|同|跟)\s*", between) and _PAIR_TRIGGER.search(after):
+            if a.label == b.label and re.fullmatch(r"\s*(与|和|同|跟)\s*", between) and PAIR_TRIGGER.search(after):
                 links.append(Link(a, "paired_with", b, 0.5))
         for prog in (s for s in spans if s.label == "PROGRAM"):
-            if _JOIN_TRIGGER.search(text[max(0, prog.start - 20):prog.start]):
+            if JOIN_TRIGGER.search(text[max(0, prog.start - 20):prog.start]):
                 for party in parties:
                     if party.end <= prog.start:
                         links.append(Link(party, "participates_in", prog, 0.4))

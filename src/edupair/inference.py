@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
 from edupair.annotations import Document, Entity, Relation
 from edupair.features import Feature, Featurizer, collate, pair_batch
-from edupair.lexicon import hint_source
+from edupair.lexicon import ENTITY_HINT_CHANNELS, hint_source
 from edupair.model import EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_ENDS, RELATION_LABELS, SYMMETRIC_RELATIONS
 from edupair.text import Normalized, normalize
@@ -79,7 +80,10 @@ def decode_spans(feat: Feature, logits: torch.Tensor, entity_labels: list[str], 
 def featurizer_for(model: EduPairModel, tokenizer) -> Featurizer:
     """The featurizer a saved model was trained with (windows, allowed ends, pair limits)."""
     x = model.extra
-    hinter = hint_source(x["hints"]).hint_tags if model.hint_channels else None
+    hinter = None
+    if model.hint_channels:
+        channels = tuple(x.get("hint_channel_names", ENTITY_HINT_CHANNELS))
+        hinter = partial(hint_source(x["hints"]).hint_tags, channels=channels)
     return Featurizer(tokenizer, model.entity_labels, model.relation_labels, x["max_length"], x["window_chars"],
                       x["window_overlap"], allowed_ends(model), x["pair_sentence_gap"], x["max_pairs"],
                       x["span_breaks"], hinter, model.hint_channels)

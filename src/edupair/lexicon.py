@@ -35,11 +35,17 @@ _GENERIC_PROGRAM = {"合作协议", "框架协议", "合作项目", "帮扶项�
 _NUMBER = re.compile(r"(?<!第)(?:近|约|超过|逾)?(?:\d+(?:\.\d+)?|[一二三四五六七八九十百千万两]+)(?:余|多)?"
                      r"(?:万|亿)?(?:所|名|人次|人|个|项|场|次|元|对|批|家|支|节|门|本|套|位|期|篇|%)(?:以上|左右)?")
 
+PAIR_TRIGGER = re.compile(r"结对|对口|帮扶|友好|姊妹|签约|签订|签署|协作|托管|结为|结成|合作")
+JOIN_TRIGGER = re.compile(r"加入|参与|参加|签约|签订|签署|承办|举办|成为|牵头|实施|开展|启动|纳入|共建|组建|成立")
+
 Match = tuple[int, int, str, float]  # (start, end, label, rule confidence)
 
 # Hint tags per character and channel: outside, begin, inside, end, single-character match.
 HINT_TAGS: tuple[str, ...] = ("O", "B", "I", "E", "S")
-HINT_CHANNELS: tuple[str, ...] = ("REGION", "SCHOOL", "PROGRAM", "NUMBER")
+# Entity candidates, then relation trigger words (结对, 加入 ...). A model stores the channels it was
+# trained with; folders that predate the trigger channels read the first four.
+HINT_CHANNELS: tuple[str, ...] = ("REGION", "SCHOOL", "PROGRAM", "NUMBER", "PAIR_TRIGGER", "JOIN_TRIGGER")
+ENTITY_HINT_CHANNELS: tuple[str, ...] = HINT_CHANNELS[:4]
 
 
 class RuleMatcher:
@@ -116,12 +122,20 @@ class RuleMatcher:
         """All candidates of all types (they may overlap)."""
         return self.schools(text) + self.programs(text) + self.numbers(text) + self.regions(text)
 
-    def hint_tags(self, text: str) -> list[tuple[int, ...]]:
-        """Per character, one BIES tag index per channel of HINT_CHANNELS (0 where nothing matched)."""
-        tags = [[0] * len(HINT_CHANNELS) for _ in text]
-        channel = {label: c for c, label in enumerate(HINT_CHANNELS)}
-        for start, end, label, _ in self.matches(text):
-            c = channel[label]
+    @staticmethod
+    def triggers(text: str) -> list[Match]:
+        """Words that signal a pairing (结对, 帮扶 ...) or joining (加入, 承办 ...)."""
+        return ([(m.start(), m.end(), "PAIR_TRIGGER", 0.5) for m in PAIR_TRIGGER.finditer(text)]
+                + [(m.start(), m.end(), "JOIN_TRIGGER", 0.5) for m in JOIN_TRIGGER.finditer(text)])
+
+    def hint_tags(self, text: str, channels: tuple[str, ...] = HINT_CHANNELS) -> list[tuple[int, ...]]:
+        """Per character, one BIES tag index per channel (0 where nothing matched)."""
+        tags = [[0] * len(channels) for _ in text]
+        channel = {label: c for c, label in enumerate(channels)}
+        for start, end, label, _ in self.matches(text) + self.triggers(text):
+            c = channel.get(label)
+            if c is None:
+                continue
             if end - start == 1:
                 tags[start][c] = 4
                 continue

@@ -1,5 +1,7 @@
 """Training loop: accelerate (CPU, one or several GPUs), early stopping on dev relation F1,
 checkpoints to resume from, per-epoch metrics in a JSON log, the best model saved atomically.
+Dev scoring and the saved model use an exponential moving average of the weights (steadier than
+the last step's); after training the relation threshold is chosen on the dev split.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from omegaconf import DictConfig, OmegaConf
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -26,7 +29,7 @@ from edupair.evaluation import Evaluation, mention_level
 from edupair.features import Featurizer, collate
 from edupair.inference import featurizer_for, predict_spans
 from edupair.lexicon import HINT_CHANNELS, HINT_TAGS
-from edupair.model import EduPairModel
+from edupair.model import HEAD_CONFIG, EduPairModel
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS
 
 
@@ -42,13 +45,24 @@ def region_names(gazetteer_dir: str | None, limit: int = 4000, seed: int = 0) ->
     return names[:limit]
 
 
+def hint_channels(m: DictConfig) -> list[str]:
+    """The rule hint channels a model config asks for (none when `hints` is null)."""
+    if not m.get("hints"):
+        return []
+    names = list(m.get("hint_channels") or HINT_CHANNELS)
+    unknown = sorted(set(names) - set(HINT_CHANNELS))
+    if unknown:
+        raise ValueError(f"model.hint_channels: unknown channel(s) {unknown}; known: {list(HINT_CHANNELS)}")
+    return names
+
+
 def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
     """The model and tokenizer a config asks for: pretrained encoder or its config at random init."""
     m = cfg.model
     extra = {"max_length": m.max_length, "window_chars": m.window_chars, "window_overlap": m.window_overlap,
              "threshold": m.threshold, "relation_threshold": m.relation_threshold,
              "pair_sentence_gap": m.pair_sentence_gap, "max_pairs": m.max_pairs, "span_breaks": m.span_breaks,
-             "hints": m.hints,
+             "hints": m.hints, "hint_channel_names": hint_channels(m),
              "encoder": str(m.encoder),
              "random_init": bool(m.random_init), "relation_ends": OmegaConf.to_container(m.relation_ends)}
     overrides = OmegaConf.to_container(m.encoder_overrides) if m.get("encoder_overrides") else None
@@ -56,7 +70,7 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
                                       random_init=m.random_init, extra=extra, encoder_overrides=overrides,
                                       pair_size=m.pair_size, pair_dropout=m.pair_dropout,
                                       aux_pointers=m.aux_pointers,
-                                      hint_channels=len(HINT_CHANNELS) if m.hints else 0, hint_tags=len(HINT_TAGS))
+                                      hint_channels=len(hint_channels(m)), hint_tags=len(HINT_TAGS))
     tokenizer = AutoTokenizer.from_pretrained(str(m.encoder))
     return model, tokenizer
 
@@ -80,6 +94,26 @@ def evaluate_docs(model: EduPairModel, featurizer: Featurizer, docs: list[Docume
     return mention_level(docs, preds)
 
 
+def calibrate_relation_threshold(folder: Path, dev_docs: list[Document], candidates: list[float],
+                                 batch_size: int, device) -> dict:
+    """Pick the relation probability cut-off with the best dev relation F1 (ties: the one nearest
+    the model's own) and write it into the model folder; returns the dev F1 per candidate."""
+    model, tokenizer = EduPairModel.load(folder, device)
+    featurizer = featurizer_for(model, tokenizer)
+    own = model.extra["relation_threshold"]
+    scores = {c: evaluate_docs(model, featurizer, dev_docs, tokenizer.pad_token_id, batch_size,
+                               model.extra["threshold"], c, device).relations["micro"]["f1"]
+              for c in sorted({*candidates, own})}
+    best = max(scores, key=lambda c: (scores[c], -abs(c - own)))
+    meta_path = folder / HEAD_CONFIG
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["relation_threshold"] = best
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, meta_path)
+    return {"chosen": best, "dev_relation_f1": {str(c): round(f, 4) for c, f in scores.items()}}
+
+
 def _atomic_save_model(model: EduPairModel, tokenizer, folder: Path, shard_size: str) -> None:
     """Write the model folder next to its target, then swap it in."""
     tmp = folder.with_name(folder.name + ".tmp")
@@ -93,11 +127,12 @@ def _atomic_save_model(model: EduPairModel, tokenizer, folder: Path, shard_size:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, ema: AveragedModel | None) -> None:
     """Resumable training state, written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict() if ema else None,
+                "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "state": state,
                 "rng": {"torch": torch.random.get_rng_state(), "python": random.getstate(),
                         "numpy": np.random.get_state()}}, tmp)
@@ -148,6 +183,11 @@ def train(cfg: DictConfig) -> dict:
         random.setstate(saved["rng"]["python"])
         np.random.set_state(saved["rng"]["numpy"])
         accelerator.print(f"resumed after epoch {state['epoch']}")
+    ema = (AveragedModel(model, device=accelerator.device, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay),
+                         use_buffers=True)
+           if t.get("ema_decay") else None)
+    if ema is not None and cfg.resume and ckpt.exists() and saved.get("ema"):
+        ema.load_state_dict(saved["ema"])
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     n_ent = len(ENTITY_LABELS)
     out_dir = Path(cfg.output_dir)
@@ -182,13 +222,16 @@ def train(cfg: DictConfig) -> dict:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
+                if ema is not None and accelerator.sync_gradients:
+                    ema.update_parameters(accelerator.unwrap_model(model))
             losses.append(loss.item())
             state["step"] = state.get("step", 0) + 1
             if t.get("debug_kill_at_step") and state["step"] == t.debug_kill_at_step:
                 os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the resume test
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         unwrapped = accelerator.unwrap_model(model)
-        dev = evaluate_docs(unwrapped, featurizer, dev_docs, tokenizer.pad_token_id, t.eval_batch_size,
+        scored = ema.module if ema is not None else unwrapped
+        dev = evaluate_docs(scored, featurizer, dev_docs, tokenizer.pad_token_id, t.eval_batch_size,
                             m.threshold, m.relation_threshold, accelerator.device)
         f1 = dev.relations["micro"]["f1"]
         state["epoch"] = epoch + 1
@@ -202,12 +245,18 @@ def train(cfg: DictConfig) -> dict:
                 handle.write(json.dumps(entry) + "\n")
             if f1 > state["best_f1"]:
                 state["best_f1"], state["bad_epochs"] = f1, 0
-                _atomic_save_model(unwrapped, tokenizer, out_dir, cfg.shard_size)
+                _atomic_save_model(scored, tokenizer, out_dir, cfg.shard_size)
             else:
                 state["bad_epochs"] += 1
-            _save_checkpoint(ckpt, unwrapped, optimizer, scheduler, state)
+            _save_checkpoint(ckpt, unwrapped, optimizer, scheduler, state, ema)
         if t.max_minutes and state["elapsed"] > t.max_minutes * 60:
             accelerator.print(f"stopping: {t.max_minutes} minute budget spent")
             break
+    calibrated = None
+    if accelerator.is_main_process and t.get("calibrate_relation_threshold") and out_dir.exists():
+        calibrated = calibrate_relation_threshold(out_dir, dev_docs, list(t.calibrate_relation_threshold),
+                                                  t.eval_batch_size, accelerator.device)
+        accelerator.print(f"relation threshold chosen on dev: {json.dumps(calibrated)}")
     return {"best_dev_relation_f1": state["best_f1"], "epochs": state["epoch"], "model": str(out_dir),
+            "relation_threshold": calibrated,
             "minutes": round(state["elapsed"] / 60, 2), "history": state["history"]}

@@ -88,6 +88,7 @@ class Featurizer:
         """Unlabelled features for inference: one per window of the text."""
         feats = []
         char_hints = self.hinter(text) if self.hinter else None
+        blank = (0,) * self.hint_channels  # the tags of special tokens
         for start, end in windows(text, self.window_chars, self.window_overlap) if text else [(0, 0)]:
             piece = text[start:end]
             enc = self.tokenizer(piece, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
@@ -97,7 +98,6 @@ class Featurizer:
             breaks = [not self.span_breaks.isdisjoint(piece[s:e]) for s, e in offsets]
             feat = Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks)
             if char_hints is not None:  # a token takes the tags of its first character
-                blank = (0,) * self.hint_channels
                 feat.hints = [char_hints[start + s] if e > s else blank for s, e in offsets]
             feats.append(feat)
         return feats

@@ -59,10 +59,11 @@ def hint_channels(m: DictConfig) -> list[str]:
 def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
     """The model and tokenizer a config asks for: pretrained encoder or its config at random init."""
     m = cfg.model
+    channels = hint_channels(m)
     extra = {"max_length": m.max_length, "window_chars": m.window_chars, "window_overlap": m.window_overlap,
              "threshold": m.threshold, "relation_threshold": m.relation_threshold,
              "pair_sentence_gap": m.pair_sentence_gap, "max_pairs": m.max_pairs, "span_breaks": m.span_breaks,
-             "hints": m.hints, "hint_channel_names": hint_channels(m),
+             "hints": m.hints, "hint_channel_names": channels,
              "encoder": str(m.encoder),
              "random_init": bool(m.random_init), "relation_ends": OmegaConf.to_container(m.relation_ends)}
     overrides = OmegaConf.to_container(m.encoder_overrides) if m.get("encoder_overrides") else None
@@ -70,7 +71,7 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
                                       random_init=m.random_init, extra=extra, encoder_overrides=overrides,
                                       pair_size=m.pair_size, pair_dropout=m.pair_dropout,
                                       aux_pointers=m.aux_pointers,
-                                      hint_channels=len(hint_channels(m)), hint_tags=len(HINT_TAGS))
+                                      hint_channels=len(channels), hint_tags=len(HINT_TAGS))
     tokenizer = AutoTokenizer.from_pretrained(str(m.encoder))
     return model, tokenizer
 

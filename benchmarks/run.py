@@ -126,6 +126,7 @@ def main() -> int:
     parser.add_argument("--shared", default="../shared")
     parser.add_argument("--out", default="benchmarks/RESULTS.md")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gpu-batch-size", type=int, default=64, help="predict batch size for the GPU row")
     parser.add_argument("--train", action="store_true", help="train the default config and the ablation first")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -151,6 +152,9 @@ def main() -> int:
     texts = [d.text for d in test_docs]
     speed = throughput(model, texts)
     speed_fp32 = throughput(Predictor(args.model, device="cpu", quantize=False), texts)
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    speed_gpu = (throughput(Predictor(args.model, device="cuda", batch_size=args.gpu_batch_size), texts * 10, repeat=3)
+                 if gpu else None)
     peer = pipeline_peer(args.model, texts)
     block = "\n".join(texts)
     scaling = {}
@@ -162,7 +166,8 @@ def main() -> int:
 
     lines = [f"# Benchmarks ({datetime.date.today()})", "",
              f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-             f"Python {platform.python_version()}, torch {torch.__version__}; no GPU was lent for this run.", "",
+             f"Python {platform.python_version()}, torch {torch.__version__}; "
+             f"{f'GPU: {gpu}' if gpu else 'no GPU was lent for this run'}.", "",
              f"Command: `python benchmarks/run.py {'--train ' if args.train else ''}--threads {args.threads}`", ""]
     if training:
         lines += ["## Training (CPU)", "", "| run | command | wall time | peak RSS | epochs | best dev relation F1 |",
@@ -178,7 +183,7 @@ def main() -> int:
         level = "mention level, strict" if split == "test" else "document level, sets"
         lines += [f"## Quality: {split} ({level}), F1", "", header]
         lines += [scores_row(name, res[split]) for name, res in results.items()] + [""]
-    lines += ["## Speed (CPU)", "", "| measure | value |", "|---|---:|",
+    lines += ["## Speed (CPU unless marked GPU)", "", "| measure | value |", "|---|---:|",
               f"| predict, test split ({len(texts)} docs; int8 encoder, the CPU default) | "
               f"{speed['chars_per_s']:,} chars/s, {speed['docs_per_s']} docs/s |",
               f"| predict with `quantize=false` (float32 encoder) | {speed_fp32['chars_per_s']:,} chars/s, "
@@ -188,12 +193,15 @@ def main() -> int:
               f"| model load (time to first output) | {memory['model_load_s']} s ({memory['first_output_s']} s) |",
               f"| peak RSS of a predict process | {memory['peak_rss_mb']} MB |"]
     lines += [f"| {k} documents | {v['chars_per_s']:,} chars/s |" for k, v in scaling.items()]
+    lines += [f"| predict on the GPU ({gpu}, batch {args.gpu_batch_size}, test split x10) | "
+              f"{speed_gpu['chars_per_s']:,} chars/s, {speed_gpu['docs_per_s']} docs/s |" if gpu else
+              "| predict on a GPU | not measured (no CUDA device) |"]
     ratio = scaling["100 KB"]["chars_per_s"] / max(scaling["1 KB"]["chars_per_s"], 1)
     lines += [f"| 100 KB rate / 1 KB rate | {ratio:.2f} |", ""]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     summary = {name: {split: ev.summary() for split, ev in res.items()} for name, res in results.items()}
     print(json.dumps({"quality": summary, "training": training, "speed": speed, "speed_fp32": speed_fp32,
-                      "peer": peer, "scaling": scaling,
+                      "speed_gpu": speed_gpu, "peer": peer, "scaling": scaling,
                       **memory}, indent=1))
     return 0
 

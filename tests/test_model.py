@@ -62,11 +62,14 @@ def test_train_resume_predict_evaluate(tmp_path):
     assert first["epochs"] == 1 and (tmp_path / "model" / "edupair_config.json").exists()
     again = train(tiny_cfg(tmp_path, "trainer.epochs=2"))
     assert [h["epoch"] for h in again["history"]] == [1, 2]
-    # the relation cut-off is chosen on dev among the configured candidates and stored with the model
-    chosen = again["relation_threshold"]["chosen"]
-    assert chosen in cfg.trainer.calibrate_relation_threshold
+    # both cut-offs are chosen on dev among the configured candidates and stored with the model
+    chosen = again["calibrated"]
+    assert chosen["threshold"] in cfg.trainer.calibrate_threshold
+    assert chosen["relation_threshold"] in cfg.trainer.calibrate_relation_threshold
+    assert len(chosen["grid"]) == len(cfg.trainer.calibrate_threshold) * len(cfg.trainer.calibrate_relation_threshold)
     saved = json.loads((tmp_path / "model" / "edupair_config.json").read_text(encoding="utf-8"))
-    assert saved["relation_threshold"] == chosen
+    assert (saved["threshold"], saved["relation_threshold"]) == (chosen["threshold"], chosen["relation_threshold"])
+    assert saved["list_unpaired"] == ["paired_with"] and saved["span_balanced"] == ["“”", "《》"]
     assert "ema" in torch.load(tmp_path / "work" / "checkpoint.pt", weights_only=False)
     shards = list((tmp_path / "model").glob("*.safetensors"))
     assert shards and all(s.stat().st_size < 15_000_000 for s in shards)
@@ -120,6 +123,50 @@ def test_labelstudio_export_import_preserves_predictions(tmp_path, tiny_model):
         (e["id"], e["start"], e["end"], e["label"], e["text"]) for e in rec["entities"]]
     assert [(r.head, r.label, r.tail) for r in doc.relations] == [
         (r["head_id"], r["label"], r["tail_id"]) for r in rec["relations"]]
+
+
+def test_decoding_keeps_quote_marks_balanced():
+    from edupair.features import Feature
+    from edupair.inference import decode_spans
+
+    # tokens: [CLS] “ 甲 乙 ” 计 划 [SEP]; a span may hold both quote marks or neither, never one
+    offsets = [(0, 0)] + [(i, i + 1) for i in range(6)] + [(0, 0)]
+    quotes = [(0,), (1,), (0,), (0,), (-1,), (0,), (0,), (0,)]
+    feat = Feature(0, 0, list(range(8)), offsets, quotes=quotes)
+    logits = torch.full((4, 8, 8), -5.0)
+    logits[2, 1, 3] = 9.0   # “甲乙: the opener without its closer
+    logits[2, 2, 3] = 3.0   # 甲乙
+    logits[2, 2, 6] = 2.0   # 甲乙”计划: the closer without its opener
+    found = decode_spans(feat, logits, list(ENTITY_LABELS), threshold=0.0)
+    assert [(span.start, span.end, span.label) for span, _ in found] == [(1, 3, "PROGRAM")]
+    logits[2, 1, 6] = 1.0   # “甲乙”计划: an inner quote, kept
+    logits[2, 2, 3] = -5.0
+    assert [(span.start, span.end) for span, _ in decode_spans(feat, logits, list(ENTITY_LABELS), 0.0)] == [(0, 6)]
+
+
+@needs_encoder
+def test_lists_block_pairs_inside_them_and_quantities_of_their_members():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(ENCODER))
+    feat = Featurizer(tok, list(ENTITY_LABELS), list(RELATION_LABELS), 128, 100, 20, list_mark="、",
+                      list_unpaired=("paired_with",), list_unowned=("quantity",))
+    text = "甲县与乙县、丙县与丁县结对。戊县、己县共5所,庚县3所。"
+    (f,) = feat.encode_text(text)
+    start = {s: i for i, (s, e) in enumerate(f.offsets) if e > s}
+    end = {e: i for i, (s, e) in enumerate(f.offsets) if e > s}
+    names = ["甲县", "乙县", "丙县", "丁县", "戊县", "己县", "庚县", "5所", "3所"]
+    spans = []
+    for name in names:
+        s = text.index(name)
+        spans.append((ENTITY_LABELS.index("NUMBER" if "所" in name else "REGION"), start[s], end[s + len(name)]))
+    offered = {(names[p.head], names[p.tail], RELATION_LABELS[r])
+               for p in feat.candidate_pairs(f, spans) for r, ok in enumerate(p.allowed) if ok}
+    assert ("甲县", "乙县", "paired_with") in offered and ("丙县", "丁县", "paired_with") in offered
+    assert ("乙县", "丙县", "paired_with") not in offered   # members of one list
+    assert ("戊县", "己县", "paired_with") not in offered
+    assert ("戊县", "5所", "quantity") not in offered and ("己县", "5所", "quantity") not in offered
+    assert ("庚县", "3所", "quantity") in offered and ("庚县", "5所", "quantity") in offered
 
 
 def test_decoding_keeps_spans_off_break_characters():

@@ -8,6 +8,7 @@ inside a token cannot be aligned and is counted, never guessed by substring sear
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,8 @@ class Feature:
     offsets: list[tuple[int, int]]       # per token, char span within the window ((0, 0) for specials)
     sentence_ids: list[int] = field(default_factory=list)                   # per token, sentence index
     breaks: list[bool] = field(default_factory=list)     # per token, holds a character no entity contains
+    list_marks: list[bool] = field(default_factory=list)  # per token, is a list separator (、)
+    quotes: list[tuple[int, ...]] = field(default_factory=list)  # per token, openers minus closers per quote pair
     hints: list[tuple[int, ...]] = field(default_factory=list)  # per token, rule hint tag per channel
     entities: list[tuple[int, int, int]] = field(default_factory=list)      # (label, start tok, end tok)
     relations: list[tuple[int, int, int]] = field(default_factory=list)     # (relation, head ent, tail ent)
@@ -66,7 +69,9 @@ class Featurizer:
                  max_length: int, window_chars: int, window_overlap: int,
                  relation_ends: dict[str, frozenset[tuple[str, str]]] | None = None,
                  sentence_gap: int = 0, max_pairs: int = 1024, span_breaks: str = "",
-                 hinter: Callable[[str], list[tuple[int, ...]]] | None = None, hint_channels: int = 0) -> None:
+                 hinter: Callable[[str], list[tuple[int, ...]]] | None = None, hint_channels: int = 0,
+                 list_mark: str = "", list_unpaired: tuple[str, ...] = (), list_unowned: tuple[str, ...] = (),
+                 span_balanced: tuple[str, ...] = ()) -> None:
         self.tokenizer = tokenizer
         self.entity_labels, self.relation_labels = list(entity_labels), list(relation_labels)
         self.entity_index = {label: i for i, label in enumerate(entity_labels)}
@@ -80,8 +85,14 @@ class Featurizer:
         self.window_overlap = window_overlap
         self.sentence_gap, self.max_pairs = sentence_gap, max_pairs
         self.span_breaks = frozenset(span_breaks)
+        self.span_balanced = tuple(span_balanced)  # opener+closer pairs ("“”") a span must hold balanced
         self.hinter = hinter  # text -> per character hint tags, one per channel (edupair.lexicon), or None
         self.hint_channels = hint_channels
+        # Lists (A、B、C of one type): no `list_unpaired` relation between two members, no
+        # `list_unowned` relation headed by a member (guide: lists distribute; joint totals stay unlinked).
+        self.list_mark = list_mark
+        self.list_unpaired = [label in list_unpaired for label in relation_labels]
+        self.list_unowned = [label in list_unowned for label in relation_labels]
         self.stats = AlignmentStats()
 
     def encode_text(self, text: str, doc_index: int = 0) -> list[Feature]:
@@ -96,7 +107,10 @@ class Featurizer:
             sentence_ends = [e for _, e in split_sentences(piece)]
             sentence_ids = [bisect_right(sentence_ends, s) if e > s else -1 for s, e in offsets]
             breaks = [not self.span_breaks.isdisjoint(piece[s:e]) for s, e in offsets]
-            feat = Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks)
+            marks = [bool(self.list_mark) and piece[s:e] == self.list_mark for s, e in offsets]
+            quotes = [tuple(piece[s:e].count(q[0]) - piece[s:e].count(q[1]) for q in self.span_balanced)
+                      for s, e in offsets]
+            feat = Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks, marks, quotes)
             if char_hints is not None:  # a token takes the tags of its first character
                 feat.hints = [char_hints[start + s] if e > s else blank for s, e in offsets]
             feats.append(feat)
@@ -146,14 +160,19 @@ class Featurizer:
             if s >= 0:
                 first_tok.setdefault(s, i)
                 last_tok[s] = i
+        group = self.list_groups(feat, spans, order)
+        listed = {g for g, n in Counter(group.values()).items() if n > 1}
         pairs = []
         for a, (ta, sa, ea) in enumerate(spans):
             for b, (tb, sb, eb) in enumerate(spans):
                 if a == b or abs(sid[sa] - sid[sb]) > self.sentence_gap:
                     continue
                 forward = (sa, ea) < (sb, eb)
-                allowed = [(ta, tb) in ends and (forward or not sym)
-                           for ends, sym in zip(self.ends, self.symmetric, strict=True)]
+                same_list = group[a] == group[b]
+                allowed = [(ta, tb) in ends and (forward or not sym) and not (unpaired and same_list)
+                           and not (unowned and group[a] in listed)
+                           for ends, sym, unpaired, unowned in zip(self.ends, self.symmetric, self.list_unpaired,
+                                                                   self.list_unowned, strict=True)]
                 if not any(allowed):
                     continue
                 (_, first_end), (second_start, _) = sorted([(sa, ea), (sb, eb)])
@@ -163,6 +182,22 @@ class Featurizer:
                                   min(abs(rank[a] - rank[b]) - 1, MAX_BETWEEN), int(forward), context))
         pairs.sort(key=lambda p: p.gap)
         return pairs[: self.max_pairs]
+
+    def list_groups(self, feat: Feature, spans: list[tuple[int, int, int]], order: list[int]) -> dict[int, int]:
+        """Span index -> list id: neighbours of one type with only a list mark between them share one."""
+        group: dict[int, int] = {}
+        marks = feat.list_marks
+        for r, k in enumerate(order):
+            if r and self._joined(spans[order[r - 1]], spans[k], marks):
+                group[k] = group[order[r - 1]]
+            else:
+                group[k] = k
+        return group
+
+    @staticmethod
+    def _joined(first: tuple[int, int, int], second: tuple[int, int, int], marks: list[bool]) -> bool:
+        """True when two spans of one type are separated by exactly one list-mark token."""
+        return first[0] == second[0] and second[1] == first[2] + 2 and bool(marks) and marks[first[2] + 1]
 
     def pair_targets(self, feat: Feature, pairs: list[Pair]) -> list[list[float]]:
         """0/1 per (pair, relation) from the window's gold relations (symmetric ones in either order)."""

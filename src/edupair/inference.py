@@ -65,6 +65,11 @@ def decode_spans(feat: Feature, logits: torch.Tensor, entity_labels: list[str], 
         count = torch.cat([torch.zeros(1), torch.tensor(feat.breaks + pad, dtype=torch.float).cumsum(0)])
         crossing = (count[None, 1:] - count[:-1, None]) > 0                  # [start, end]: a break inside
         grid = grid.masked_fill(crossing[None], float("-inf"))
+    if feat.quotes and any(any(q) for q in feat.quotes):  # no span may hold an unmatched quote mark
+        count = torch.cat([torch.zeros(1, len(feat.quotes[0])),
+                           torch.tensor(feat.quotes + [(0,) * len(feat.quotes[0])] * len(pad)).cumsum(0)])
+        unbalanced = ((count[None, 1:] - count[:-1, None]) != 0).any(-1)     # [start, end]
+        grid = grid.masked_fill(unbalanced[None], float("-inf"))
     hits = (grid > threshold).nonzero()
     scores = grid[hits[:, 0], hits[:, 1], hits[:, 2]]
     order = scores.argsort(descending=True)[:max_spans]
@@ -86,7 +91,9 @@ def featurizer_for(model: EduPairModel, tokenizer) -> Featurizer:
         hinter = partial(hint_source(x["hints"]).hint_tags, channels=channels)
     return Featurizer(tokenizer, model.entity_labels, model.relation_labels, x["max_length"], x["window_chars"],
                       x["window_overlap"], allowed_ends(model), x["pair_sentence_gap"], x["max_pairs"],
-                      x["span_breaks"], hinter, model.hint_channels)
+                      x["span_breaks"], hinter, model.hint_channels, x.get("list_mark", ""),
+                      tuple(x.get("list_unpaired", ())), tuple(x.get("list_unowned", ())),
+                      tuple(x.get("span_balanced", ())))
 
 
 def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], list[Link]]:

@@ -1,7 +1,7 @@
 """Training loop: accelerate (CPU, one or several GPUs), early stopping on dev relation F1,
 checkpoints to resume from, per-epoch metrics in a JSON log, the best model saved atomically.
 Dev scoring and the saved model use an exponential moving average of the weights (steadier than
-the last step's); after training the relation threshold is chosen on the dev split.
+the last step's); after training the entity and relation cut-offs are chosen on the dev split.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
     extra = {"max_length": m.max_length, "window_chars": m.window_chars, "window_overlap": m.window_overlap,
              "threshold": m.threshold, "relation_threshold": m.relation_threshold,
              "pair_sentence_gap": m.pair_sentence_gap, "max_pairs": m.max_pairs, "span_breaks": m.span_breaks,
-             "hints": m.hints, "hint_channel_names": channels,
+             "span_balanced": list(m.get("span_balanced") or []),
+             "hints": m.hints, "hint_channel_names": channels, "list_mark": m.get("list_mark") or "",
+             "list_unpaired": list(m.get("list_unpaired") or []), "list_unowned": list(m.get("list_unowned") or []),
              "encoder": str(m.encoder),
              "random_init": bool(m.random_init), "relation_ends": OmegaConf.to_container(m.relation_ends)}
     overrides = OmegaConf.to_container(m.encoder_overrides) if m.get("encoder_overrides") else None
@@ -76,6 +78,21 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
     return model, tokenizer
 
 
+def _as_documents(docs: list[Document], found: list[tuple[list, list]], min_link_score: float = 0.0
+                  ) -> list[Document]:
+    """Predicted spans and links (those scoring above `min_link_score`) as annotation documents."""
+    preds = []
+    for doc, (spans, links) in zip(docs, found, strict=True):
+        ids = {(s.start, s.end, s.label): f"T{i}" for i, s in enumerate(spans, start=1)}
+        ents = [Entity(ids[(s.start, s.end, s.label)], s.start, s.end, s.label, doc.text[s.start:s.end])
+                for s in spans]
+        rels = [Relation(ids[(ln.head.start, ln.head.end, ln.head.label)],
+                         ids[(ln.tail.start, ln.tail.end, ln.tail.label)], ln.label)
+                for ln in links if ln.score > min_link_score]
+        preds.append(Document(doc.id, doc.text, ents, rels))
+    return preds
+
+
 @torch.no_grad()
 def evaluate_docs(model: EduPairModel, featurizer: Featurizer, docs: list[Document], pad_id: int,
                   batch_size: int, threshold: float, relation_threshold: float, device) -> Evaluation:
@@ -83,36 +100,38 @@ def evaluate_docs(model: EduPairModel, featurizer: Featurizer, docs: list[Docume
     model.eval()
     found = predict_spans(model, featurizer, [d.text for d in docs], pad_id, batch_size, threshold,
                           relation_threshold, device)
-    preds = []
-    for doc, (spans, links) in zip(docs, found, strict=True):
-        ids = {(s.start, s.end, s.label): f"T{i}" for i, s in enumerate(spans, start=1)}
-        ents = [Entity(ids[(s.start, s.end, s.label)], s.start, s.end, s.label, doc.text[s.start:s.end])
-                for s in spans]
-        rels = [Relation(ids[(ln.head.start, ln.head.end, ln.head.label)],
-                         ids[(ln.tail.start, ln.tail.end, ln.tail.label)], ln.label) for ln in links]
-        preds.append(Document(doc.id, doc.text, ents, rels))
     model.train()
-    return mention_level(docs, preds)
+    return mention_level(docs, _as_documents(docs, found))
 
 
-def calibrate_relation_threshold(folder: Path, dev_docs: list[Document], candidates: list[float],
-                                 batch_size: int, device) -> dict:
-    """Pick the relation probability cut-off with the best dev relation F1 (ties: the one nearest
-    the model's own) and write it into the model folder; returns the dev F1 per candidate."""
+@torch.no_grad()
+def calibrate_thresholds(folder: Path, dev_docs: list[Document], entity_candidates: list[float],
+                         relation_candidates: list[float], batch_size: int, device) -> dict:
+    """Pick the entity logit and relation probability cut-offs with the best dev relation F1 (ties:
+    better dev entity F1, then nearest the model's own) and write them into the model folder.
+    One prediction pass per entity cut-off; relation cut-offs filter its link scores."""
     model, tokenizer = EduPairModel.load(folder, device)
+    model.eval()
     featurizer = featurizer_for(model, tokenizer)
-    own = model.extra["relation_threshold"]
-    scores = {c: evaluate_docs(model, featurizer, dev_docs, tokenizer.pad_token_id, batch_size,
-                               model.extra["threshold"], c, device).relations["micro"]["f1"]
-              for c in sorted({*candidates, own})}
-    best = max(scores, key=lambda c: (scores[c], -abs(c - own)))
+    own = (model.extra["threshold"], model.extra["relation_threshold"])
+    scores: dict[tuple[float, float], tuple[float, float]] = {}
+    relation_grid = sorted({*relation_candidates, own[1]})
+    for t in sorted({*entity_candidates, own[0]}):
+        found = predict_spans(model, featurizer, [d.text for d in dev_docs], tokenizer.pad_token_id, batch_size,
+                              t, relation_grid[0], device)
+        for c in relation_grid:
+            ev = mention_level(dev_docs, _as_documents(dev_docs, found, c))
+            scores[(t, c)] = (ev.relations["micro"]["f1"], ev.entities["micro"]["f1"])
+    best = max(scores, key=lambda k: (*scores[k], -abs(k[0] - own[0]) - abs(k[1] - own[1])))
     meta_path = folder / HEAD_CONFIG
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["relation_threshold"] = best
+    meta["threshold"], meta["relation_threshold"] = best
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp, meta_path)
-    return {"chosen": best, "dev_relation_f1": {str(c): round(f, 4) for c, f in scores.items()}}
+    return {"threshold": best[0], "relation_threshold": best[1],
+            "dev_relation_f1": round(scores[best][0], 4), "dev_entity_f1": round(scores[best][1], 4),
+            "grid": {f"{t}/{c}": round(f[0], 4) for (t, c), f in scores.items()}}
 
 
 def _atomic_save_model(model: EduPairModel, tokenizer, folder: Path, shard_size: str) -> None:
@@ -254,10 +273,10 @@ def train(cfg: DictConfig) -> dict:
             accelerator.print(f"stopping: {t.max_minutes} minute budget spent")
             break
     calibrated = None
-    if accelerator.is_main_process and t.get("calibrate_relation_threshold") and out_dir.exists():
-        calibrated = calibrate_relation_threshold(out_dir, dev_docs, list(t.calibrate_relation_threshold),
-                                                  t.eval_batch_size, accelerator.device)
-        accelerator.print(f"relation threshold chosen on dev: {json.dumps(calibrated)}")
+    grids = (list(t.get("calibrate_threshold") or []), list(t.get("calibrate_relation_threshold") or []))
+    if accelerator.is_main_process and any(grids) and out_dir.exists():
+        calibrated = calibrate_thresholds(out_dir, dev_docs, *grids, t.eval_batch_size, accelerator.device)
+        accelerator.print(f"cut-offs chosen on dev: {json.dumps(calibrated)}")
     return {"best_dev_relation_f1": state["best_f1"], "epochs": state["epoch"], "model": str(out_dir),
-            "relation_threshold": calibrated,
+            "calibrated": calibrated,
             "minutes": round(state["elapsed"] / 60, 2), "history": state["history"]}

@@ -169,6 +169,19 @@ def test_lists_block_pairs_inside_them_and_quantities_of_their_members():
     assert ("庚县", "3所", "quantity") in offered and ("庚县", "5所", "quantity") in offered
 
 
+@needs_encoder
+def test_list_marks_break_spans_outside_quotes_only():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(ENCODER))
+    feat = Featurizer(tok, list(ENTITY_LABELS), list(RELATION_LABELS), 128, 100, 20,
+                      span_balanced=("“”", "《》"), span_breaks_unquoted="、")
+    text = "甲县、乙县参加“百校结对、千师交流”行动。"
+    (f,) = feat.encode_text(text)
+    marks = [text[s:e] == "、" for s, e in f.offsets]
+    assert [b for b, m in zip(f.breaks, marks, strict=True) if m] == [True, False]
+
+
 def test_decoding_keeps_spans_off_break_characters():
     from edupair.features import Feature
     from edupair.inference import decode_spans

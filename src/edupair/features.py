@@ -71,7 +71,7 @@ class Featurizer:
                  sentence_gap: int = 0, max_pairs: int = 1024, span_breaks: str = "",
                  hinter: Callable[[str], list[tuple[int, ...]]] | None = None, hint_channels: int = 0,
                  list_mark: str = "", list_unpaired: tuple[str, ...] = (), list_unowned: tuple[str, ...] = (),
-                 span_balanced: tuple[str, ...] = ()) -> None:
+                 span_balanced: tuple[str, ...] = (), span_breaks_unquoted: str = "") -> None:
         self.tokenizer = tokenizer
         self.entity_labels, self.relation_labels = list(entity_labels), list(relation_labels)
         self.entity_index = {label: i for i, label in enumerate(entity_labels)}
@@ -86,6 +86,7 @@ class Featurizer:
         self.sentence_gap, self.max_pairs = sentence_gap, max_pairs
         self.span_breaks = frozenset(span_breaks)
         self.span_balanced = tuple(span_balanced)  # opener+closer pairs ("“”") a span must hold balanced
+        self.span_breaks_unquoted = frozenset(span_breaks_unquoted)  # breaks too, except inside those quotes
         self.hinter = hinter  # text -> per character hint tags, one per channel (edupair.lexicon), or None
         self.hint_channels = hint_channels
         # Lists (A、B、C of one type): no `list_unpaired` relation between two members, no
@@ -106,7 +107,10 @@ class Featurizer:
             offsets = [tuple(o) for o in enc["offset_mapping"]]
             sentence_ends = [e for _, e in split_sentences(piece)]
             sentence_ids = [bisect_right(sentence_ends, s) if e > s else -1 for s, e in offsets]
-            breaks = [not self.span_breaks.isdisjoint(piece[s:e]) for s, e in offsets]
+            depth = self._quote_depth(piece)
+            breaks = [not self.span_breaks.isdisjoint(piece[s:e])
+                      or (e > s and depth[s] == 0 and not self.span_breaks_unquoted.isdisjoint(piece[s:e]))
+                      for s, e in offsets]
             marks = [bool(self.list_mark) and piece[s:e] == self.list_mark for s, e in offsets]
             quotes = [tuple(piece[s:e].count(q[0]) - piece[s:e].count(q[1]) for q in self.span_balanced)
                       for s, e in offsets]
@@ -115,6 +119,18 @@ class Featurizer:
                 feat.hints = [char_hints[start + s] if e > s else blank for s, e in offsets]
             feats.append(feat)
         return feats
+
+    def _quote_depth(self, piece: str) -> list[int]:
+        """Per character, how many quote pairs (`span_balanced`) are open before it (never below 0)."""
+        if not self.span_breaks_unquoted:
+            return [0] * len(piece)
+        opens = {q[0] for q in self.span_balanced}
+        closes = {q[1] for q in self.span_balanced}
+        depth, level = [], 0
+        for ch in piece:
+            depth.append(level)
+            level = level + 1 if ch in opens else max(0, level - 1) if ch in closes else level
+        return depth
 
     def encode_document(self, doc: Document, doc_index: int = 0) -> list[Feature]:
         """Labelled features: entities and relations inside each window."""

@@ -93,7 +93,7 @@ def featurizer_for(model: EduPairModel, tokenizer) -> Featurizer:
                       x["window_overlap"], allowed_ends(model), x["pair_sentence_gap"], x["max_pairs"],
                       x["span_breaks"], hinter, model.hint_channels, x.get("list_mark", ""),
                       tuple(x.get("list_unpaired", ())), tuple(x.get("list_unowned", ())),
-                      tuple(x.get("span_balanced", ())))
+                      tuple(x.get("span_balanced", ())), x.get("span_breaks_unquoted", ""))
 
 
 def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], list[Link]]:

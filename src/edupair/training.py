@@ -64,6 +64,7 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
              "threshold": m.threshold, "relation_threshold": m.relation_threshold,
              "pair_sentence_gap": m.pair_sentence_gap, "max_pairs": m.max_pairs, "span_breaks": m.span_breaks,
              "span_balanced": list(m.get("span_balanced") or []),
+             "span_breaks_unquoted": m.get("span_breaks_unquoted") or "",
              "hints": m.hints, "hint_channel_names": channels, "list_mark": m.get("list_mark") or "",
              "list_unpaired": list(m.get("list_unpaired") or []), "list_unowned": list(m.get("list_unowned") or []),
              "encoder": str(m.encoder),

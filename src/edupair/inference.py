@@ -105,9 +105,11 @@ def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], lis
         if key not in best or sp.score > best[key].score:
             best[key] = sp
     kept: list[Span] = []
+    taken = bytearray(max((sp.end for sp in best.values()), default=0))  # characters already in a kept span
     for sp in sorted(best.values(), key=lambda x: (-x.score, x.start)):
-        if all(sp.end <= k.start or k.end <= sp.start for k in kept):
+        if not any(taken[sp.start:sp.end]):
             kept.append(sp)
+            taken[sp.start:sp.end] = b"\x01" * (sp.end - sp.start)
     kept.sort(key=lambda x: (x.start, x.end))
     alive = {(k.start, k.end, k.label): k for k in kept}
     out: dict[tuple, Link] = {}

@@ -74,6 +74,18 @@ HINT_CHANNELS: tuple[str, ...] = ("REGION", "SCHOOL", "PROGRAM", "NUMBER", "PAIR
 ENTITY_HINT_CHANNELS: tuple[str, ...] = HINT_CHANNELS[:4]
 
 
+def _outermost(spans: list[Match]) -> list[Match]:
+    """Matches not inside another one, one per (start, end), in text order (a sweep, not all pairs)."""
+    out: list[Match] = []
+    reach = -1
+    for span in sorted(spans, key=lambda x: (x[0], -x[1], -x[3])):
+        if span[1] <= reach:  # inside (or equal to) a match that starts no later and reaches further
+            continue
+        reach = span[1]
+        out.append(span)
+    return out
+
+
 class RuleMatcher:
     """Candidate spans of each entity type found by the gazetteer and by name patterns."""
 
@@ -119,7 +131,7 @@ class RuleMatcher:
             start = lead.end() if lead else start
             if m.end() - start >= 3 and not self._generic_school(text[start:m.end()]):
                 spans.append((start, m.end(), "SCHOOL", 0.5))
-        return [a for a in spans if not any(b != a and b[0] <= a[0] and a[1] <= b[1] for b in spans)]
+        return _outermost(spans)
 
     def _region_start(self, text: str, start: int) -> int:
         """Move a name's start left when a region name (将乐县, 和平区) straddles it."""
@@ -151,7 +163,7 @@ class RuleMatcher:
             if name not in _GENERIC_PROGRAM and len(name) >= 4 and not _GENERIC_PROGRAM_NAME.fullmatch(name):
                 spans.append((start, m.end(), "PROGRAM", 0.4))
         spans += [(m.start(), m.end(), "PROGRAM", 0.4) for m in _NAMED_PROGRAM.finditer(text)]
-        return [a for a in spans if not any(b != a and b[0] <= a[0] and a[1] <= b[1] for b in spans)]
+        return _outermost(spans)
 
     @staticmethod
     def numbers(text: str) -> list[Match]:

@@ -87,6 +87,8 @@ class Featurizer:
         self.span_breaks = frozenset(span_breaks)
         self.span_balanced = tuple(span_balanced)  # opener+closer pairs ("“”") a span must hold balanced
         self.span_breaks_unquoted = frozenset(span_breaks_unquoted)  # breaks too, except inside those quotes
+        self._quote_chars = frozenset("".join(self.span_balanced))
+        self._no_quotes = (0,) * len(self.span_balanced)
         self.hinter = hinter  # text -> per character hint tags, one per channel (edupair.lexicon), or None
         self.hint_channels = hint_channels
         # Lists (A、B、C of one type): no `list_unpaired` relation between two members, no
@@ -112,13 +114,18 @@ class Featurizer:
                       or (e > s and depth[s] == 0 and not self.span_breaks_unquoted.isdisjoint(piece[s:e]))
                       for s, e in offsets]
             marks = [bool(self.list_mark) and piece[s:e] == self.list_mark for s, e in offsets]
-            quotes = [tuple(piece[s:e].count(q[0]) - piece[s:e].count(q[1]) for q in self.span_balanced)
-                      for s, e in offsets]
+            quotes = [self._quote_delta(piece[s:e]) for s, e in offsets]
             feat = Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks, marks, quotes)
             if char_hints is not None:  # a token takes the tags of its first character
                 feat.hints = [char_hints[start + s] if e > s else blank for s, e in offsets]
             feats.append(feat)
         return feats
+
+    def _quote_delta(self, token: str) -> tuple[int, ...]:
+        """Openers minus closers of each `span_balanced` pair in one token's text."""
+        if self._quote_chars.isdisjoint(token):
+            return self._no_quotes
+        return tuple(token.count(q[0]) - token.count(q[1]) for q in self.span_balanced)
 
     def _quote_depth(self, piece: str) -> list[int]:
         """Per character, how many quote pairs (`span_balanced`) are open before it (never below 0)."""

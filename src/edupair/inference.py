@@ -53,6 +53,12 @@ def allowed_ends(model: EduPairModel) -> dict[str, frozenset[tuple[str, str]]]:
     return {label: frozenset(tuple(pair) for pair in pairs) for label, pairs in declared.items()}
 
 
+def _span_totals(per_token: torch.Tensor) -> torch.Tensor:
+    """[start, end, ...]: the sum of per-token values over tokens start..end (inclusive)."""
+    count = torch.cat([torch.zeros_like(per_token[:1]), per_token.cumsum(0)])
+    return count[None, 1:] - count[:-1, None]
+
+
 def decode_spans(feat: Feature, logits: torch.Tensor, entity_labels: list[str], threshold: float,
                  max_spans: int = 256) -> list[tuple[Span, tuple[int, int, int]]]:
     """Flat (non-overlapping, best score first) spans of one window with their (label, start tok,
@@ -62,13 +68,11 @@ def decode_spans(feat: Feature, logits: torch.Tensor, entity_labels: list[str], 
     valid = torch.tensor([e > s for s, e in feat.offsets] + pad)
     grid = logits.masked_fill(~(valid[None, :, None] & valid[None, None, :]), float("-inf"))
     if any(feat.breaks):  # no span may run across a character the featurizer marks as a break
-        count = torch.cat([torch.zeros(1), torch.tensor(feat.breaks + pad, dtype=torch.float).cumsum(0)])
-        crossing = (count[None, 1:] - count[:-1, None]) > 0                  # [start, end]: a break inside
+        crossing = _span_totals(torch.tensor(feat.breaks + pad, dtype=torch.float)) > 0
         grid = grid.masked_fill(crossing[None], float("-inf"))
-    if feat.quotes and any(any(q) for q in feat.quotes):  # no span may hold an unmatched quote mark
-        count = torch.cat([torch.zeros(1, len(feat.quotes[0])),
-                           torch.tensor(feat.quotes + [(0,) * len(feat.quotes[0])] * len(pad)).cumsum(0)])
-        unbalanced = ((count[None, 1:] - count[:-1, None]) != 0).any(-1)     # [start, end]
+    if any(any(q) for q in feat.quotes):  # no span may hold an unmatched quote mark
+        quotes = torch.tensor(feat.quotes + [(0,) * len(feat.quotes[0])] * len(pad), dtype=torch.float)
+        unbalanced = (_span_totals(quotes) != 0).any(-1)
         grid = grid.masked_fill(unbalanced[None], float("-inf"))
     hits = (grid > threshold).nonzero()
     scores = grid[hits[:, 0], hits[:, 1], hits[:, 2]]

@@ -168,7 +168,7 @@ def main() -> int:
              f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
              f"Python {platform.python_version()}, torch {torch.__version__}; "
              f"{f'GPU: {gpu}' if gpu else 'no GPU was lent for this run'}.", "",
-             f"Command: `python benchmarks/run.py {'--train ' if args.train else ''}--threads {args.threads}`", ""]
+             f"Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`", ""]
     if training:
         lines += ["## Training (CPU)", "", "| run | command | wall time | peak RSS | epochs | best dev relation F1 |",
                   "|---|---|---:|---:|---:|---:|"]

@@ -15,8 +15,11 @@ from edupair.annotations import AnnotationError
 from edupair.authoring import compile_source
 
 
-def check(paths: list[str]) -> int:
-    """Compile each file, print its counts or its first error; exit status 1 on any error."""
+def check(paths: list[str], root: Path) -> int:
+    """Compile each file, print its counts or its first error, then the consistency findings
+    (against the whole corpus under `root`) in its documents; exit status 1 on any error."""
+    from edupair.corpus import check_consistency, normalize_document
+
     status = 0
     for path in paths:
         try:
@@ -29,6 +32,15 @@ def check(paths: list[str]) -> int:
         rels = Counter(r.label for d in docs for r in d.relations)
         chars = sum(len(d.text) for d in docs)
         print(f"{path}: {len(docs)} docs, {chars} chars, entities {dict(ents)}, relations {dict(rels)}")
+        others = [d for src in sorted((root / "src").glob("*.txt")) if src.resolve() != Path(path).resolve()
+                  for d in compile_source(src)]
+        mine = {d.id for d in docs}
+        findings = check_consistency([normalize_document(d) for d in docs + others])
+        for kind, items in (("ERROR", findings.errors), ("WARNING", findings.warnings)):
+            for finding in items:
+                if finding.doc_id in mine:
+                    print(f"{kind} {finding}")
+                    status = status or int(kind == "ERROR")
     return status
 
 
@@ -63,7 +75,7 @@ def main() -> int:
     parser.add_argument("--show-warnings", action="store_true")
     args = parser.parse_args()
     if args.check:
-        return check(args.check)
+        return check(args.check, Path(args.root))
     return build(Path(args.root), Path(args.gazetteer), args.show_warnings)
 
 

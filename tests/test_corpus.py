@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from edupair.annotations import Document, Entity, Relation, read_jsonl
-from edupair.corpus import build_corpus, check_consistency, split_documents
+from edupair.corpus import add_train_only, build_corpus, check_consistency, split_documents
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "annotations"
 
@@ -57,3 +57,15 @@ def test_split_keeps_near_duplicates_together():
     homes = {name for name, part in splits.items() for d in part if d.id in {"d0", "d1", "d2"}}
     assert len(homes) == 1
     assert sum(map(len, splits.values())) == 30
+
+
+def test_train_only_batch_joins_train_unless_it_repeats_dev_or_test():
+    docs = [_doc(f"a-{i:04d}", f"第{i}篇独立内容文本编号{i}。", []) for i in range(20)]
+    splits = split_documents(docs)
+    test_text = splits["test"][0].text
+    extra = [_doc("h-1001", "全新的补充材料一篇,内容与其他文档不同。", []),
+             _doc("h-1002", "开头不同。" + test_text, [])]
+    merged, held = add_train_only(splits, extra)
+    assert held == ["h-1002"]
+    assert "h-1001" in {d.id for d in merged["train"]}
+    assert merged["dev"] == splits["dev"] and merged["test"] == splits["test"]

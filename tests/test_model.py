@@ -170,6 +170,26 @@ def test_lists_block_pairs_inside_them_and_quantities_of_their_members():
 
 
 @needs_encoder
+def test_pair_roles_tell_listed_pairs_from_a_distributing_list():
+    from transformers import AutoTokenizer
+
+    from edupair.features import ROLE_LEFT, ROLE_LISTED, ROLE_RIGHT
+
+    tok = AutoTokenizer.from_pretrained(str(ENCODER))
+    feat = Featurizer(tok, list(ENTITY_LABELS), list(RELATION_LABELS), 128, 100, 20, list_mark="、",
+                      conjunctions="与")
+    text = "甲县与乙县、丙县与丁县结对。戊县与己县、庚县结对。"
+    (f,) = feat.encode_text(text)
+    start = {s: i for i, (s, e) in enumerate(f.offsets) if e > s}
+    names = ["甲县", "乙县", "丙县", "丁县", "戊县", "己县", "庚县"]
+    spans = [(0, start[text.index(n)], start[text.index(n)] + 1) for n in names]
+    roles = {(names[p.head], names[p.tail]): (p.head_role, p.tail_role) for p in feat.candidate_pairs(f, spans)}
+    assert roles[("甲县", "丙县")] == (ROLE_LEFT, ROLE_LISTED | ROLE_LEFT)    # C starts a pair of its own
+    assert roles[("戊县", "庚县")] == (ROLE_LEFT, ROLE_LISTED)                # C shares A's partner
+    assert roles[("丙县", "丁县")] == (ROLE_LISTED | ROLE_LEFT, ROLE_RIGHT)
+
+
+@needs_encoder
 def test_list_marks_break_spans_outside_quotes_only():
     from transformers import AutoTokenizer
 

@@ -21,6 +21,10 @@ from edupair.text import split_sentences, windows
 # Token gaps between the two ends of a pair, bucketed (bucket = index of the last edge <= gap).
 GAP_EDGES: tuple[int, ...] = (0, 1, 2, 3, 5, 8, 12, 17, 25, 35, 50, 70, 100)
 MAX_BETWEEN = 6  # entities lying between the two ends, capped
+# Role bits of a span in its sentence's coordination: `A与B、C与D` (pairs listed) reads
+# A=LEFT, B=RIGHT|LISTED, C=LISTED|LEFT, D=RIGHT; `A与B、C` (a list distributing) ends C=LISTED.
+ROLE_LEFT, ROLE_RIGHT, ROLE_LISTED = 1, 2, 4
+N_ROLES = 8
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Feature:
     sentence_ids: list[int] = field(default_factory=list)                   # per token, sentence index
     breaks: list[bool] = field(default_factory=list)     # per token, holds a character no entity contains
     list_marks: list[bool] = field(default_factory=list)  # per token, is a list separator (、)
+    conjunctions: list[bool] = field(default_factory=list)  # per token, is a pair conjunction (与, 和)
     quotes: list[tuple[int, ...]] = field(default_factory=list)  # per token, openers minus closers per quote pair
     hints: list[tuple[int, ...]] = field(default_factory=list)  # per token, rule hint tag per channel
     entities: list[tuple[int, int, int]] = field(default_factory=list)      # (label, start tok, end tok)
@@ -51,6 +56,8 @@ class Pair:
     between: int                         # spans lying between them (capped)
     forward: int                         # 1 when the head comes first in the text
     context: tuple[int, int]             # token range (inclusive) of the sentences holding both
+    head_role: int = 0                   # ROLE_* bits of the head span
+    tail_role: int = 0
 
 
 @dataclass
@@ -71,7 +78,8 @@ class Featurizer:
                  sentence_gap: int = 0, max_pairs: int = 1024, span_breaks: str = "",
                  hinter: Callable[[str], list[tuple[int, ...]]] | None = None, hint_channels: int = 0,
                  list_mark: str = "", list_unpaired: tuple[str, ...] = (), list_unowned: tuple[str, ...] = (),
-                 span_balanced: tuple[str, ...] = (), span_breaks_unquoted: str = "") -> None:
+                 span_balanced: tuple[str, ...] = (), span_breaks_unquoted: str = "",
+                 conjunctions: str = "") -> None:
         self.tokenizer = tokenizer
         self.entity_labels, self.relation_labels = list(entity_labels), list(relation_labels)
         self.entity_index = {label: i for i, label in enumerate(entity_labels)}
@@ -96,6 +104,7 @@ class Featurizer:
         self.list_mark = list_mark
         self.list_unpaired = [label in list_unpaired for label in relation_labels]
         self.list_unowned = [label in list_unowned for label in relation_labels]
+        self.conjunctions = frozenset(conjunctions)  # one-token words joining two parties (与, 和)
         self.stats = AlignmentStats()
 
     def encode_text(self, text: str, doc_index: int = 0) -> list[Feature]:
@@ -115,7 +124,8 @@ class Featurizer:
                       for s, e in offsets]
             marks = [bool(self.list_mark) and piece[s:e] == self.list_mark for s, e in offsets]
             quotes = [self._quote_delta(piece[s:e]) for s, e in offsets]
-            feat = Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks, marks, quotes)
+            conj = [e == s + 1 and piece[s] in self.conjunctions for s, e in offsets]
+            feat = Feature(doc_index, start, enc["input_ids"], offsets, sentence_ids, breaks, marks, conj, quotes)
             if char_hints is not None:  # a token takes the tags of its first character
                 feat.hints = [char_hints[start + s] if e > s else blank for s, e in offsets]
             feats.append(feat)
@@ -185,6 +195,7 @@ class Featurizer:
                 last_tok[s] = i
         group = self.list_groups(feat, spans, order)
         listed = {g for g, n in Counter(group.values()).items() if n > 1}
+        roles = self.roles(feat, spans, order, group, listed)
         pairs = []
         for a, (ta, sa, ea) in enumerate(spans):
             for b, (tb, sb, eb) in enumerate(spans):
@@ -202,7 +213,8 @@ class Featurizer:
                 gap = max(0, second_start - first_end - 1)
                 context = (first_tok[min(sid[sa], sid[sb])], last_tok[max(sid[sa], sid[sb])])
                 pairs.append(Pair(a, b, allowed, bisect_right(GAP_EDGES, gap) - 1,
-                                  min(abs(rank[a] - rank[b]) - 1, MAX_BETWEEN), int(forward), context))
+                                  min(abs(rank[a] - rank[b]) - 1, MAX_BETWEEN), int(forward), context,
+                                  roles[a], roles[b]))
         pairs.sort(key=lambda p: p.gap)
         return pairs[: self.max_pairs]
 
@@ -216,6 +228,19 @@ class Featurizer:
             else:
                 group[k] = k
         return group
+
+    def roles(self, feat: Feature, spans: list[tuple[int, int, int]], order: list[int], group: dict[int, int],
+              listed: set[int]) -> list[int]:
+        """ROLE_* bits per span: LEFT/RIGHT when one conjunction token joins it to the next/previous
+        span of its type, LISTED when it belongs to a list of two or more."""
+        roles = [ROLE_LISTED if group[k] in listed else 0 for k in range(len(spans))]
+        conj = feat.conjunctions
+        for prev, k in zip(order, order[1:], strict=False):
+            (tp, _, ep), (tk, sk, _) = spans[prev], spans[k]
+            if tp == tk and sk == ep + 2 and conj and conj[ep + 1]:
+                roles[prev] |= ROLE_LEFT
+                roles[k] |= ROLE_RIGHT
+        return roles
 
     @staticmethod
     def _joined(first: tuple[int, int, int], second: tuple[int, int, int], marks: list[bool]) -> bool:
@@ -237,14 +262,16 @@ def pair_batch(items: list[tuple[int, list[tuple[int, int, int]], list[Pair]]], 
     """Tensors for the relation scorer from (batch row, spans, pairs) per window."""
     cols: dict[str, list] = {k: [] for k in ("rows", "head_start", "head_end", "tail_start", "tail_end",
                                              "head_type", "tail_type", "gap", "between", "forward",
-                                             "context_start", "context_end", "allowed")}
+                                             "context_start", "context_end", "head_role", "tail_role",
+                                             "allowed")}
     for row, spans, pairs in items:
         for p in pairs:
             (th, hs, he), (tt, ts, te) = spans[p.head], spans[p.tail]
             for key, value in (("rows", row), ("head_start", hs), ("head_end", he), ("tail_start", ts),
                                ("tail_end", te), ("head_type", th), ("tail_type", tt), ("gap", p.gap),
                                ("between", p.between), ("forward", p.forward), ("context_start", p.context[0]),
-                               ("context_end", p.context[1]), ("allowed", p.allowed)):
+                               ("context_end", p.context[1]), ("head_role", p.head_role),
+                               ("tail_role", p.tail_role), ("allowed", p.allowed)):
                 cols[key].append(value)
     out = {k: torch.tensor(v, dtype=torch.long) for k, v in cols.items() if k != "allowed"}
     out["allowed"] = torch.tensor(cols["allowed"], dtype=torch.bool).reshape(len(cols["rows"]), n_relation)

@@ -97,7 +97,8 @@ def featurizer_for(model: EduPairModel, tokenizer) -> Featurizer:
                       x["window_overlap"], allowed_ends(model), x["pair_sentence_gap"], x["max_pairs"],
                       x["span_breaks"], hinter, model.hint_channels, x.get("list_mark", ""),
                       tuple(x.get("list_unpaired", ())), tuple(x.get("list_unowned", ())),
-                      tuple(x.get("span_balanced", ())), x.get("span_breaks_unquoted", ""))
+                      tuple(x.get("span_balanced", ())), x.get("span_breaks_unquoted", ""),
+                      x.get("conjunctions", ""))
 
 
 def merge(spans: Iterable[Span], links: Iterable[Link]) -> tuple[list[Span], list[Link]]:

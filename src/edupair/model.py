@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from edupair.features import GAP_EDGES, MAX_BETWEEN
+from edupair.features import GAP_EDGES, MAX_BETWEEN, N_ROLES
 
 HEAD_CONFIG = "edupair_config.json"
 NEG_INF = -1e12
@@ -79,9 +79,11 @@ def multilabel_categorical_crossentropy(logits: torch.Tensor, targets: torch.Ten
 
 
 class PairScorer(nn.Module):
-    """Relation logits per candidate pair: [head; tail; head*tail; attended sentence; pair features]."""
+    """Relation logits per candidate pair: [head; tail; head*tail; attended sentence; pair features].
+    With `roles`, the ends' coordination roles (features.ROLE_*) are pair features too."""
 
-    def __init__(self, hidden: int, n_types: int, n_relations: int, size: int, dropout: float) -> None:
+    def __init__(self, hidden: int, n_types: int, n_relations: int, size: int, dropout: float,
+                 roles: bool = False) -> None:
         super().__init__()
         feat = size // 4
         self.span = nn.Linear(2 * hidden, size)
@@ -91,7 +93,9 @@ class PairScorer(nn.Module):
         self.gap_emb = nn.Embedding(len(GAP_EDGES), feat)
         self.between_emb = nn.Embedding(MAX_BETWEEN + 1, feat)
         self.forward_emb = nn.Embedding(2, feat)
-        self.mlp = nn.Sequential(nn.Linear(4 * size + 5 * feat, size), nn.GELU(), nn.Dropout(dropout),
+        self.role_emb = nn.Embedding(N_ROLES, feat) if roles else None
+        n_feat = 7 if roles else 5
+        self.mlp = nn.Sequential(nn.Linear(4 * size + n_feat * feat, size), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(size, n_relations))
 
     def _span(self, hidden: torch.Tensor, rows: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
@@ -117,10 +121,12 @@ class PairScorer(nn.Module):
         summary = hidden.new_empty((len(rows), hidden.shape[-1])).index_copy(
             0, order, torch.cat([vec for _, vec in pooled]))
         context = self.context(summary)
-        x = torch.cat([head, tail, head * tail, context, self.type_emb(pairs["head_type"]),
-                       self.type_emb(pairs["tail_type"]), self.gap_emb(pairs["gap"]),
-                       self.between_emb(pairs["between"]), self.forward_emb(pairs["forward"])], -1)
-        return self.mlp(x)
+        parts = [head, tail, head * tail, context, self.type_emb(pairs["head_type"]),
+                 self.type_emb(pairs["tail_type"]), self.gap_emb(pairs["gap"]),
+                 self.between_emb(pairs["between"]), self.forward_emb(pairs["forward"])]
+        if self.role_emb is not None:
+            parts += [self.role_emb(pairs["head_role"]), self.role_emb(pairs["tail_role"])]
+        return self.mlp(torch.cat(parts, -1))
 
 
 def pair_loss(logits: torch.Tensor, labels: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -145,7 +151,8 @@ class EduPairModel(nn.Module):
         self.extra = dict(extra or {})
         hidden = encoder.config.hidden_size
         self.entity_head = EfficientGlobalPointer(hidden, len(entity_labels), head_size, True, True)
-        self.pair_head = PairScorer(hidden, len(entity_labels), len(relation_labels), pair_size, pair_dropout)
+        self.pair_head = PairScorer(hidden, len(entity_labels), len(relation_labels), pair_size, pair_dropout,
+                                    roles=bool(self.extra.get("pair_roles")))
         self.hint_channels, self.hint_tags = hint_channels, hint_tags
         if hint_channels:  # rule hint tags (edupair.lexicon), added to the token embeddings
             self.hint_embedding = nn.Embedding(hint_channels * hint_tags, hidden)

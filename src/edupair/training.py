@@ -67,6 +67,7 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
              "span_breaks_unquoted": m.get("span_breaks_unquoted") or "",
              "hints": m.hints, "hint_channel_names": channels, "list_mark": m.get("list_mark") or "",
              "list_unpaired": list(m.get("list_unpaired") or []), "list_unowned": list(m.get("list_unowned") or []),
+             "conjunctions": m.get("conjunctions") or "", "pair_roles": bool(m.get("pair_roles")),
              "encoder": str(m.encoder),
              "random_init": bool(m.random_init), "relation_ends": OmegaConf.to_container(m.relation_ends)}
     overrides = OmegaConf.to_container(m.encoder_overrides) if m.get("encoder_overrides") else None

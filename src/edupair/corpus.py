@@ -197,7 +197,7 @@ def build_corpus(root: Path, gazetteer=None) -> tuple[dict[str, list[Document]],
         return div.province_code if div else None
 
     per_split = {name: statistics(part, province_of if gazetteer else None) for name, part in splits.items()}
-    per_split["all"] = statistics(docs, province_of if gazetteer else None)
+    per_split["all"] = statistics([d for part in splits.values() for d in part], province_of if gazetteer else None)
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.exists() else f"{STATS_BEGIN}\n{STATS_END}\n"
     before, _, rest = text.partition(STATS_BEGIN)

@@ -29,6 +29,7 @@ def check(paths: list[str], root: Path) -> int:
     (against the whole corpus under `root`) in its documents; exit status 1 on any error."""
     from edupair.corpus import check_consistency, normalize_document
 
+    sources = {src.resolve(): _compiled_or_skipped(src) for src in sorted((root / "src").glob("*.txt"))}
     status = 0
     for path in paths:
         try:
@@ -41,8 +42,7 @@ def check(paths: list[str], root: Path) -> int:
         rels = Counter(r.label for d in docs for r in d.relations)
         chars = sum(len(d.text) for d in docs)
         print(f"{path}: {len(docs)} docs, {chars} chars, entities {dict(ents)}, relations {dict(rels)}")
-        others = [d for src in sorted((root / "src").glob("*.txt")) if src.resolve() != Path(path).resolve()
-                  for d in _compiled_or_skipped(src)]
+        others = [d for src, found in sources.items() if src != Path(path).resolve() for d in found]
         mine = {d.id for d in docs}
         findings = check_consistency([normalize_document(d) for d in docs + others])
         for kind, items in (("ERROR", findings.errors), ("WARNING", findings.warnings)):

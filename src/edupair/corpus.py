@@ -184,9 +184,9 @@ def build_corpus(root: Path, gazetteer=None) -> tuple[dict[str, list[Document]],
     ids = Counter(d.id for d in docs)
     findings = check_consistency(docs)
     findings.errors.extend(Finding("duplicate-id", i, "document id used twice") for i, n in ids.items() if n > 1)
-    late = [d.id.split("-")[0] in TRAIN_ONLY_BATCHES for d in docs]
-    splits, held_out = add_train_only(split_documents([d for d, x in zip(docs, late, strict=True) if not x]),
-                                      [d for d, x in zip(docs, late, strict=True) if x])
+    late = {d.id for d in docs if d.id.split("-")[0] in TRAIN_ONLY_BATCHES}
+    splits, held_out = add_train_only(split_documents([d for d in docs if d.id not in late]),
+                                      [d for d in docs if d.id in late])
     findings.warnings.extend(Finding("held-out", i, "shares a 13-character sequence with dev or test; not used")
                              for i in held_out)
     for name, part in splits.items():

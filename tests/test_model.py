@@ -240,3 +240,19 @@ def test_cpu_predictor_quantizes_the_encoder_unless_told_not_to(tiny_model):
     assert fast.predict_texts([("a", text)])[0]["error"] is None
     with pytest.raises(ValueError, match="quantize"):
         Predictor(str(tiny_model), device="cpu", quantize="yes")
+
+
+def test_length_grouped_batches_are_a_permutation_of_similar_lengths():
+    import random
+
+    from edupair.training import length_grouped
+
+    lengths = [random.Random(3).randint(5, 250) for _ in range(100)]
+    order = list(range(100))
+    grouped = length_grouped(order, lengths, batch_size=4, group=25, rng=random.Random(0))
+    assert sorted(grouped) == order
+    batches = [grouped[b:b + 4] for b in range(0, 100, 4)]
+    padded = sum(4 * max(lengths[i] for i in batch) for batch in batches)
+    plain = sum(4 * max(lengths[i] for i in order[b:b + 4]) for b in range(0, 100, 4))
+    assert padded < plain   # one chunk of 100 sorted: batches hold neighbours in length
+    assert [lengths[i] for i in grouped] != sorted(lengths, reverse=True)  # batches come shuffled

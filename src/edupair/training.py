@@ -136,6 +136,20 @@ def calibrate_thresholds(folder: Path, dev_docs: list[Document], entity_candidat
             "grid": {f"{t}/{c}": round(f[0], 4) for (t, c), f in scores.items()}}
 
 
+def length_grouped(order: list[int], lengths: list[int], batch_size: int, group: int,
+                   rng: random.Random) -> list[int]:
+    """A shuffled order whose batches hold windows of similar length (less padding; the way
+    transformers' `group_by_length` does it): sort chunks of `group` batches by length, then shuffle
+    the batches."""
+    chunk = batch_size * group
+    batches = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c:c + chunk], key=lambda i: lengths[i], reverse=True)
+        batches += [part[b:b + batch_size] for b in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return [i for batch in batches for i in batch]
+
+
 def _atomic_save_model(model: EduPairModel, tokenizer, folder: Path, shard_size: str) -> None:
     """Write the model folder next to its target, then swap it in."""
     tmp = folder.with_name(folder.name + ".tmp")
@@ -228,6 +242,8 @@ def train(cfg: DictConfig) -> dict:
             features = clean_features
         order = list(range(len(features)))
         rng.shuffle(order)
+        if t.get("group_by_length"):
+            order = length_grouped(order, [len(f.input_ids) for f in features], t.batch_size, t.group_by_length, rng)
         bar = tqdm(range(0, len(order), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
                    disable=not accelerator.is_local_main_process)
         losses = []

@@ -247,7 +247,8 @@ def test_length_grouped_batches_are_a_permutation_of_similar_lengths():
 
     from edupair.training import length_grouped
 
-    lengths = [random.Random(3).randint(5, 250) for _ in range(100)]
+    draw = random.Random(3)
+    lengths = [draw.randint(5, 250) for _ in range(100)]
     order = list(range(100))
     grouped = length_grouped(order, lengths, batch_size=4, group=25, rng=random.Random(0))
     assert sorted(grouped) == order

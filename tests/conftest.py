@@ -55,7 +55,8 @@ def tiny_cfg(tmp_path: Path, *overrides: str):
         return compose("train", overrides=[
             "model=tiny", f"model.encoder={ENCODER}", f"data.train={data / 'train.jsonl'}",
             f"data.dev={data / 'dev.jsonl'}", "data.gazetteer=null", "trainer.epochs=2", "trainer.batch_size=4",
-            "trainer.threads=1", f"output_dir={tmp_path / 'model'}", f"work_dir={tmp_path / 'work'}", *overrides])
+            "trainer.threads=1", "trainer.group_by_length=2", f"output_dir={tmp_path / 'model'}",
+            f"work_dir={tmp_path / 'work'}", *overrides])
 
 
 @pytest.fixture(scope="session")

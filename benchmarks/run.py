@@ -1,6 +1,7 @@
 """Benchmarks: quality and speed of the model against its baselines, in one run.
 
     python benchmarks/run.py --train [--threads 2] [--out benchmarks/RESULTS.md]
+    python benchmarks/run.py --training runs/bench/training.json   # measure again, no retraining
 
 With `--train` the run first trains the default config and the same config from a random-init
 encoder (`model=random_init`), records the wall time and peak memory of each and measures those
@@ -18,6 +19,7 @@ import argparse
 import datetime
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAINING_ROWS = ROOT / "runs" / "bench" / "training.json"  # what --train measured, for --training
 sys.path.insert(0, str(ROOT / "src"))
 
 from edupair.annotations import read_jsonl  # noqa: E402
@@ -44,19 +47,27 @@ def quality(system, test_docs, pages: dict[str, list]) -> dict:
     return out
 
 
-def throughput(predictor: Predictor, texts: list[str], repeat: int = 1) -> dict:
-    """Characters and documents per second of predict_texts over the texts."""
-    predictor.predict_texts([("warm", texts[0][:200])])
-    start = time.perf_counter()
+def timed(run, repeat: int) -> float:
+    """Median wall seconds of `repeat` calls of run(): single one-second timings swing by 10 %."""
+    walls = []
     for _ in range(repeat):
-        predictor.predict_texts([(str(i), t) for i, t in enumerate(texts)])
-    wall = (time.perf_counter() - start) / repeat
+        start = time.perf_counter()
+        run()
+        walls.append(time.perf_counter() - start)
+    return statistics.median(walls)
+
+
+def throughput(predictor: Predictor, texts: list[str], repeat: int = 5) -> dict:
+    """Characters and documents per second of predict_texts over the texts (median of `repeat` passes)."""
+    predictor.predict_texts([("warm", texts[0][:200])])
+    wall = timed(lambda: predictor.predict_texts([(str(i), t) for i, t in enumerate(texts)]), repeat)
     chars = sum(map(len, texts))
     return {"chars_per_s": round(chars / wall), "docs_per_s": round(len(texts) / wall, 2), "seconds": round(wall, 2)}
 
 
-def pipeline_peer(model_dir: str, texts: list[str]) -> dict:
-    """A transformers token-classification pipeline on the same fine-tuned encoder (speed only)."""
+def pipeline_peer(model_dir: str, texts: list[str], repeat: int = 5) -> dict:
+    """A transformers token-classification pipeline on the same fine-tuned encoder (speed only, timed like
+    `throughput`)."""
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification, pipeline
 
     from edupair.model import EduPairModel
@@ -69,10 +80,7 @@ def pipeline_peer(model_dir: str, texts: list[str]) -> dict:
     pipe = pipeline("token-classification", model=peer.eval(), tokenizer=tok, device=-1,
                     aggregation_strategy="simple", stride=32)
     pipe(texts[0][:200])
-    start = time.perf_counter()
-    for t in texts:
-        pipe(t)
-    wall = time.perf_counter() - start
+    wall = timed(lambda: [pipe(t) for t in texts], repeat)
     return {"chars_per_s": round(sum(map(len, texts)) / wall), "seconds": round(wall, 2)}
 
 
@@ -128,6 +136,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gpu-batch-size", type=int, default=64, help="predict batch size for the GPU row")
     parser.add_argument("--train", action="store_true", help="train the default config and the ablation first")
+    parser.add_argument("--training", type=Path, default=None,
+                        help="measure the two models of an earlier --train run, reading its training rows "
+                             f"from this file (--train writes {rel(str(TRAINING_ROWS))})")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     training = {}
@@ -136,6 +147,10 @@ def main() -> int:
         threads = f"trainer.threads={args.threads}"
         training["default config"] = train_run("default", [threads], work)
         training["random-init encoder (ablation)"] = train_run("ablation", ["model=random_init", threads], work)
+        TRAINING_ROWS.write_text(json.dumps(training, indent=1), encoding="utf-8")
+    elif args.training:
+        training = json.loads(args.training.read_text(encoding="utf-8"))
+    if training:
         args.ablation = training["random-init encoder (ablation)"]["model"]
         args.model = training["default config"]["model"]
     shared = Path(args.shared)
@@ -170,7 +185,10 @@ def main() -> int:
              f"{f'GPU: {gpu}' if gpu else 'no GPU was lent for this run'}.", "",
              f"Command: `python benchmarks/run.py {' '.join(sys.argv[1:])}`", ""]
     if training:
-        lines += ["## Training (CPU)", "", "| run | command | wall time | peak RSS | epochs | best dev relation F1 |",
+        source = ([f"Rows read from `{rel(str(args.training))}`, written by the earlier `--train` run that trained "
+                   "both models; this run measured them again.", ""] if args.training and not args.train else [])
+        lines += ["## Training (CPU)", "", *source,
+                  "| run | command | wall time | peak RSS | epochs | best dev relation F1 |",
                   "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {k} | `{v['command']}` | {v['minutes']} min | {v['peak_rss_gb']} GB | {v['epochs']} | "
                   f"{v['best_dev_relation_f1']:.3f} |" for k, v in training.items()]

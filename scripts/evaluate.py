@@ -19,7 +19,7 @@ from edupair.evaluation import run_evaluation
 def main(cfg: DictConfig) -> None:
     try:
         report = run_evaluation(str(cfg.gold), cfg.pred, cfg.model, str(cfg.out), cfg.batch_size, cfg.device,
-                                cfg.worst)
+                                cfg.worst, cfg.get("pack_chars"))
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

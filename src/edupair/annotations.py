@@ -63,6 +63,36 @@ class Document:
         }
 
 
+def join_documents(docs: list[Document], sep: str = "\n") -> Document:
+    """One page holding several documents one after another (entity ids prefixed by position),
+    so short annotated documents can stand in for the long pages predict windows mid-text."""
+    if len(docs) == 1:
+        return docs[0]
+    text, entities, relations = "", [], []
+    for k, doc in enumerate(docs):
+        if k:
+            text += sep
+        offset = len(text)
+        entities += [Entity(f"{k}.{e.id}", e.start + offset, e.end + offset, e.label, e.text) for e in doc.entities]
+        relations += [Relation(f"{k}.{r.head}", f"{k}.{r.tail}", r.label) for r in doc.relations]
+        text += doc.text
+    return Document("+".join(d.id for d in docs), text, entities, relations)
+
+
+def pages(docs: list[Document], max_chars: int) -> list[Document]:
+    """Consecutive documents joined into pages of at most `max_chars` (a longer one stays alone)."""
+    out: list[Document] = []
+    run: list[Document] = []
+    for doc in docs:
+        if run and sum(len(d.text) + 1 for d in run) + len(doc.text) > max_chars:
+            out.append(join_documents(run))
+            run = []
+        run.append(doc)
+    if run:
+        out.append(join_documents(run))
+    return out
+
+
 class AnnotationError(ValueError):
     """A fault in an annotation file, located by file, line and id."""
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from pypinyin import Style, pinyin
 
-from edupair.annotations import Document, Entity
+from edupair.annotations import Document, Entity, join_documents
 from edupair.text import convert_char, normalize
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -36,6 +36,8 @@ class AugmentConfig:
     p_boilerplate: float = 0.3
     p_watermark: float = 0.15
     p_substitute: float = 0.3
+    p_pack: float = 0.0               # share of documents joined with their neighbours into long pages
+    pack_chars: int = 1500            # longest such page, in characters
 
 
 @lru_cache(maxsize=65536)
@@ -120,3 +122,23 @@ def augment(doc: Document, rng: random.Random, cfg: AugmentConfig, region_names:
     if [e.text for e in entities] != [e.text for e in doc.entities]:
         return doc
     return Document(doc.id, norm.text, entities, list(doc.relations))
+
+
+def pack(docs: list[Document], rng: random.Random, cfg: AugmentConfig) -> list[Document]:
+    """Join a share of the documents, in order, into pages of up to `pack_chars`: real pages are long,
+    so most windows predict reads start mid-page, which short training documents never show."""
+    if cfg.p_pack <= 0:
+        return docs
+    out: list[Document] = []
+    run: list[Document] = []
+    for doc in docs:
+        if rng.random() >= cfg.p_pack:
+            out.append(doc)
+            continue
+        if run and sum(len(d.text) + 1 for d in run) + len(doc.text) > cfg.pack_chars:
+            out.append(join_documents(run))
+            run = []
+        run.append(doc)
+    if run:
+        out.append(join_documents(run))
+    return out

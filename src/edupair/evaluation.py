@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from edupair.annotations import Document, bio_tags, document_from_dict, iter_jsonl
+from edupair.annotations import Document, bio_tags, document_from_dict, iter_jsonl, pages
 from edupair.schema import ENTITY_LABELS, RELATION_LABELS, SYMMETRIC_RELATIONS
 
 
@@ -181,13 +181,20 @@ def read_records(path: str) -> list[dict]:
 
 
 def run_evaluation(gold_path: str, pred_path: str | None, model: str | None, out_dir: str,
-                   batch_size: int = 16, device: str = "auto", worst: int = 20) -> dict:
-    """Score predictions (read, or made with `model`) against a gold file and write the reports."""
+                   batch_size: int = 16, device: str = "auto", worst: int = 20,
+                   pack_chars: int | None = None) -> dict:
+    """Score predictions (read, or made with `model`) against a gold file and write the reports.
+    `pack_chars` joins mention-level gold into pages of up to that many characters first."""
     from edupair.inference import Predictor
     from edupair.reports import write_report
 
     objects = [obj for _, obj in iter_jsonl(gold_path)]
     mention = bool(objects) and all("start" in e for o in objects for e in o.get("entities", []))
+    if pack_chars:
+        if not mention or pred_path:
+            raise ValueError("pack_chars needs gold with offsets and model=DIR (predictions are made on the pages)")
+        docs = [document_from_dict(o, gold_path, i + 1) for i, o in enumerate(objects)]
+        objects = [d.to_dict() for d in pages(docs, pack_chars)]
     if pred_path:
         records = read_records(pred_path)
     elif model:
@@ -200,5 +207,6 @@ def run_evaluation(gold_path: str, pred_path: str | None, model: str | None, out
         evaluation = mention_level(gold, records_to_documents(records, gold))
     else:
         evaluation = document_level([gold_page(o) for o in objects], records)
-    meta = {"gold": gold_path, "predictions": pred_path or f"model {model}"}
+    meta = {"gold": gold_path + (f" (joined into pages of up to {pack_chars} characters)" if pack_chars else ""),
+            "predictions": pred_path or f"model {model}"}
     return write_report(evaluation, out_dir, f"Evaluation of {pred_path or model} on {gold_path}", worst, meta)

@@ -94,6 +94,10 @@ def test_train_resume_predict_evaluate(tmp_path):
     assert report["level"] == "mention"
     assert set(report["entities"]) == {*ENTITY_LABELS, "micro", "macro"}
     assert "## The" in (tmp_path / "eval" / "report.md").read_text(encoding="utf-8")
+    joined = run_evaluation(str(gold), None, str(tmp_path / "model"), str(tmp_path / "eval_pages"), device="cpu",
+                            pack_chars=10_000)  # both dev documents on one page
+    assert joined["entities"]["micro"]["support"] == report["entities"]["micro"]["support"]
+    assert "pages of up to 10000" in (tmp_path / "eval_pages" / "report.md").read_text(encoding="utf-8")
 
 
 @needs_encoder
@@ -257,3 +261,25 @@ def test_length_grouped_batches_are_a_permutation_of_similar_lengths():
     plain = sum(4 * max(lengths[i] for i in order[b:b + 4]) for b in range(0, 100, 4))
     assert padded < plain   # one chunk of 100 sorted: batches hold neighbours in length
     assert [lengths[i] for i in grouped] != sorted(lengths, reverse=True)  # batches come shuffled
+
+
+def test_budget_schedule_ends_with_the_budget():
+    from edupair.training import budget_schedule
+
+    spent = {"share": 0.0}
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = budget_schedule(opt, warmup=2, total=12, spent=lambda: spent["share"])
+    lrs = []
+    for _ in range(7):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[:3] == [0.5, 1.0, 0.9]  # warmup, then the step-based linear decay
+    spent["share"] = 0.8  # most of the time budget gone: the decay follows the clock
+    opt.step()
+    sched.step()
+    assert abs(opt.param_groups[0]["lr"] - 0.2) < 1e-9
+    spent["share"] = 1.5
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.0

@@ -19,12 +19,13 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from omegaconf import DictConfig, OmegaConf
+from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import AutoTokenizer
 
 from edupair.annotations import Document, Entity, Relation, read_jsonl
-from edupair.augment import AugmentConfig, augment
+from edupair.augment import AugmentConfig, augment, pack
 from edupair.evaluation import Evaluation, mention_level
 from edupair.features import Featurizer, collate
 from edupair.inference import featurizer_for, predict_spans
@@ -136,6 +137,17 @@ def calibrate_thresholds(folder: Path, dev_docs: list[Document], entity_candidat
             "grid": {f"{t}/{c}": round(f[0], 4) for (t, c), f in scores.items()}}
 
 
+def budget_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int, spent) -> LambdaLR:
+    """Linear warmup, then linear decay to zero by the last step or when `spent()` (the share of the
+    time budget used) reaches 1, whichever comes first: a budgeted run ends its schedule on any machine."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, 1.0 - max((step - warmup) / max(1, total - warmup), spent()))
+
+    return LambdaLR(optimizer, factor)
+
+
 def length_grouped(order: list[int], lengths: list[int], batch_size: int, group: int,
                    rng: random.Random) -> list[int]:
     """A shuffled order whose batches hold windows of similar length (less padding; the way
@@ -200,8 +212,10 @@ def train(cfg: DictConfig) -> dict:
     optimizer = torch.optim.AdamW([{"params": enc, "lr": t.lr_encoder}, {"params": heads, "lr": t.lr_heads}],
                                   weight_decay=t.weight_decay)
     steps_per_epoch = max(1, -(-len(clean_features) // (t.batch_size * t.grad_accum)))
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(t.warmup_ratio * steps_per_epoch * t.epochs),
-                                                steps_per_epoch * t.epochs)
+    budget = 60 * t.max_minutes if t.max_minutes else None
+    clock = {"start": time.time()}
+    scheduler = budget_schedule(optimizer, int(t.warmup_ratio * steps_per_epoch * t.epochs), steps_per_epoch * t.epochs,
+                                lambda: (time.time() - clock["start"]) / budget if budget else 0.0)
     work = Path(cfg.work_dir)
     ckpt = work / "checkpoint.pt"
     state = {"epoch": 0, "best_f1": -1.0, "bad_epochs": 0, "history": [], "elapsed": 0.0}
@@ -227,7 +241,7 @@ def train(cfg: DictConfig) -> dict:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     n_ent = len(ENTITY_LABELS)
     out_dir = Path(cfg.output_dir)
-    start = time.time() - state["elapsed"]
+    start = clock["start"] = time.time() - state["elapsed"]
     log_path = work / "metrics.jsonl"
     work.mkdir(parents=True, exist_ok=True)
     if state["epoch"] == 0 and accelerator.is_main_process:
@@ -236,7 +250,7 @@ def train(cfg: DictConfig) -> dict:
         epoch = state["epoch"]
         rng = random.Random(cfg.seed * 1000 + epoch)
         if cfg.augment.enabled:
-            docs = [augment(d, rng, aug_cfg, names) for d in train_docs]
+            docs = pack([augment(d, rng, aug_cfg, names) for d in train_docs], rng, aug_cfg)
             features = [f for i, d in enumerate(docs) for f in featurizer.encode_document(d, i)]
         else:
             features = clean_features
@@ -267,6 +281,8 @@ def train(cfg: DictConfig) -> dict:
             if t.get("debug_kill_at_step") and state["step"] == t.debug_kill_at_step:
                 os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the resume test
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            if budget and time.time() - start > budget:
+                break  # the schedule has reached zero: score this partial epoch and stop
         unwrapped = accelerator.unwrap_model(model)
         scored = ema.module if ema is not None else unwrapped
         dev = evaluate_docs(scored, featurizer, dev_docs, tokenizer.pad_token_id, t.eval_batch_size,
@@ -287,7 +303,7 @@ def train(cfg: DictConfig) -> dict:
             else:
                 state["bad_epochs"] += 1
             _save_checkpoint(ckpt, unwrapped, optimizer, scheduler, state, ema)
-        if t.max_minutes and state["elapsed"] > t.max_minutes * 60:
+        if budget and state["elapsed"] > budget:
             accelerator.print(f"stopping: {t.max_minutes} minute budget spent")
             break
     calibrated = None

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from pypinyin import Style, pinyin
 
-from edupair.annotations import Document, Entity, join_documents
+from edupair.annotations import Document, Entity, pages
 from edupair.text import convert_char, normalize
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -129,16 +129,6 @@ def pack(docs: list[Document], rng: random.Random, cfg: AugmentConfig) -> list[D
     so most windows predict reads start mid-page, which short training documents never show."""
     if cfg.p_pack <= 0:
         return docs
-    out: list[Document] = []
-    run: list[Document] = []
-    for doc in docs:
-        if rng.random() >= cfg.p_pack:
-            out.append(doc)
-            continue
-        if run and sum(len(d.text) + 1 for d in run) + len(doc.text) > cfg.pack_chars:
-            out.append(join_documents(run))
-            run = []
-        run.append(doc)
-    if run:
-        out.append(join_documents(run))
-    return out
+    joined = [rng.random() < cfg.p_pack for _ in docs]
+    return [d for d, j in zip(docs, joined, strict=True) if not j] + pages(
+        [d for d, j in zip(docs, joined, strict=True) if j], cfg.pack_chars)

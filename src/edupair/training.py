@@ -211,7 +211,11 @@ def train(cfg: DictConfig) -> dict:
     enc = [p for n, p in model.named_parameters() if n in slow]
     optimizer = torch.optim.AdamW([{"params": enc, "lr": t.lr_encoder}, {"params": heads, "lr": t.lr_heads}],
                                   weight_decay=t.weight_decay)
-    steps_per_epoch = max(1, -(-len(clean_features) // (t.batch_size * t.grad_accum)))
+    windows = len(clean_features)
+    if cfg.augment.enabled and aug_cfg.p_pack > 0:  # packed pages hold fewer windows: size the schedule on them
+        packed = pack(train_docs, random.Random(cfg.seed), aug_cfg)
+        windows = sum(len(featurizer.encode_document(d, i)) for i, d in enumerate(packed))
+    steps_per_epoch = max(1, -(-windows // (t.batch_size * t.grad_accum)))
     budget = 60 * t.max_minutes if t.max_minutes else None
     clock = {"start": time.time()}
     scheduler = budget_schedule(optimizer, int(t.warmup_ratio * steps_per_epoch * t.epochs), steps_per_epoch * t.epochs,

@@ -203,7 +203,9 @@ def train(cfg: DictConfig) -> dict:
     featurizer = featurizer_for(model, tokenizer)
     aug_cfg = AugmentConfig(**{k: v for k, v in OmegaConf.to_container(cfg.augment).items() if k != "enabled"})
     names = region_names(cfg.data.get("gazetteer")) if cfg.augment.enabled else []
-    clean_features = [f for i, d in enumerate(train_docs) for f in featurizer.encode_document(d, i)]
+    # without augmentation these are every epoch's features; with it they size the schedule (packed like an epoch)
+    layout = pack(train_docs, random.Random(cfg.seed), aug_cfg) if cfg.augment.enabled else train_docs
+    clean_features = [f for i, d in enumerate(layout) for f in featurizer.encode_document(d, i)]
     accelerator.print(f"train docs {len(train_docs)}, dev docs {len(dev_docs)}, windows {len(clean_features)}, "
                       f"spans aligned {featurizer.stats.aligned}, unaligned {featurizer.stats.unaligned}")
     slow = model.encoder_parameter_names()
@@ -211,15 +213,11 @@ def train(cfg: DictConfig) -> dict:
     enc = [p for n, p in model.named_parameters() if n in slow]
     optimizer = torch.optim.AdamW([{"params": enc, "lr": t.lr_encoder}, {"params": heads, "lr": t.lr_heads}],
                                   weight_decay=t.weight_decay)
-    windows = len(clean_features)
-    if cfg.augment.enabled and aug_cfg.p_pack > 0:  # packed pages hold fewer windows: size the schedule on them
-        packed = pack(train_docs, random.Random(cfg.seed), aug_cfg)
-        windows = sum(len(featurizer.encode_document(d, i)) for i, d in enumerate(packed))
-    steps_per_epoch = max(1, -(-windows // (t.batch_size * t.grad_accum)))
+    steps_per_epoch = max(1, -(-len(clean_features) // (t.batch_size * t.grad_accum)))
     budget = 60 * t.max_minutes if t.max_minutes else None
-    clock = {"start": time.time()}
+    start = time.time()  # moved back by the resumed run's elapsed time below; the schedule reads it then
     scheduler = budget_schedule(optimizer, int(t.warmup_ratio * steps_per_epoch * t.epochs), steps_per_epoch * t.epochs,
-                                lambda: (time.time() - clock["start"]) / budget if budget else 0.0)
+                                lambda: (time.time() - start) / budget if budget else 0.0)
     work = Path(cfg.work_dir)
     ckpt = work / "checkpoint.pt"
     state = {"epoch": 0, "best_f1": -1.0, "bad_epochs": 0, "history": [], "elapsed": 0.0}
@@ -245,7 +243,7 @@ def train(cfg: DictConfig) -> dict:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     n_ent = len(ENTITY_LABELS)
     out_dir = Path(cfg.output_dir)
-    start = clock["start"] = time.time() - state["elapsed"]
+    start = time.time() - state["elapsed"]
     log_path = work / "metrics.jsonl"
     work.mkdir(parents=True, exist_ok=True)
     if state["epoch"] == 0 and accelerator.is_main_process:

@@ -55,6 +55,24 @@ def test_mcce_loss_small_when_right():
     assert multilabel_categorical_crossentropy(-good, target).item() > 10
 
 
+
+def test_mcce_loss_matches_the_dense_formula():
+    """The sparse positive term gives the loss and gradient of Su's dense formula, rows without
+    positives included."""
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(3, 2, 6, 6, generator=gen) * 4).requires_grad_()
+    target = (torch.rand(3, 2, 6, 6, generator=gen) > 0.85).float()
+    target[0, 1] = 0
+    flat, t = logits.flatten(2), target.flatten(2)
+    signed = (1 - 2 * t) * flat
+    zeros = torch.zeros_like(signed[..., :1])
+    dense = (torch.logsumexp(torch.cat([signed - t * 1e12, zeros], -1), -1)
+             + torch.logsumexp(torch.cat([signed - (1 - t) * 1e12, zeros], -1), -1)).mean()
+    expected = torch.autograd.grad(dense, logits)[0]
+    loss = multilabel_categorical_crossentropy(logits, target)
+    assert torch.allclose(loss, dense, atol=1e-5)
+    assert torch.allclose(torch.autograd.grad(loss, logits)[0], expected, atol=1e-6)
+
 @needs_encoder
 def test_train_resume_predict_evaluate(tmp_path):
     cfg = tiny_cfg(tmp_path, "trainer.epochs=1")

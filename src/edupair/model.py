@@ -58,24 +58,24 @@ class EfficientGlobalPointer(nn.Module):
         scores = torch.einsum("bmd,bnd->bmn", q, k) / math.sqrt(self.head_size)
         bias = self.bias(qk).transpose(1, 2) / 2  # [batch, 2*types, length]
         logits = scores[:, None] + bias[:, ::2, None] + bias[:, 1::2, :, None]
-        pad = (mask[:, None, :, None] * mask[:, None, None, :]).bool()
-        logits = logits.masked_fill(~pad, NEG_INF)
+        valid = (mask[:, None, :, None] * mask[:, None, None, :]).bool()  # one mask, one pass over the grid
         if self.lower_triangle:
-            tri = torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).tril(-1)
-            logits = logits.masked_fill(tri, NEG_INF)
-        return logits
+            valid = valid & torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).triu()
+        return logits.masked_fill(~valid, NEG_INF)
 
 
 def multilabel_categorical_crossentropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Su's multilabel CE over flattened pointer grids: log(1+Σneg e^s) + log(1+Σpos e^-s)."""
-    logits = logits.flatten(2)
-    targets = targets.flatten(2)
-    logits = (1 - 2 * targets) * logits
-    neg = logits - targets * 1e12
-    pos = logits - (1 - targets) * 1e12
-    zeros = torch.zeros_like(logits[..., :1])
-    loss = torch.logsumexp(torch.cat([neg, zeros], -1), -1) + torch.logsumexp(torch.cat([pos, zeros], -1), -1)
-    return loss.mean()
+    """Su's multilabel CE over flattened pointer grids: log(1+Σneg e^s) + log(1+Σpos e^-s).
+    The positive term is summed over the few positive cells only (a dense pass over the whole
+    [batch, labels, length²] grid per term made this loss a third of a CPU training step)."""
+    logits, positive = logits.flatten(2), targets.flatten(2) > 0
+    neg = nn.functional.softplus(torch.logsumexp(logits.masked_fill(positive, NEG_INF), -1)).flatten()
+    row, cell = positive.flatten(0, 1).nonzero(as_tuple=True)
+    values = -logits.flatten(0, 1)[row, cell]
+    top = values.new_full(neg.shape, NEG_INF).scatter_reduce(0, row, values, "amax", include_self=False).detach()
+    total = values.new_zeros(neg.shape).index_add(0, row, (values - top[row]).exp())
+    pos = torch.where(total > 0, nn.functional.softplus(top + total.clamp_min(1e-30).log()), 0.0)
+    return (neg + pos).mean()
 
 
 class PairScorer(nn.Module):

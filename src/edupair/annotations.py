@@ -83,11 +83,13 @@ def pages(docs: list[Document], max_chars: int) -> list[Document]:
     """Consecutive documents joined into pages of at most `max_chars` (a longer one stays alone)."""
     out: list[Document] = []
     run: list[Document] = []
+    size = 0  # characters in `run`, each followed by its separator
     for doc in docs:
-        if run and sum(len(d.text) + 1 for d in run) + len(doc.text) > max_chars:
+        if run and size + len(doc.text) > max_chars:
             out.append(join_documents(run))
-            run = []
+            run, size = [], 0
         run.append(doc)
+        size += len(doc.text) + 1
     if run:
         out.append(join_documents(run))
     return out

@@ -78,7 +78,22 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
                                       aux_pointers=m.aux_pointers,
                                       hint_channels=len(channels), hint_tags=len(HINT_TAGS))
     tokenizer = AutoTokenizer.from_pretrained(str(m.encoder))
+    if m.get("init_from"):
+        start_from(model, Path(m.init_from))
     return model, tokenizer
+
+
+def start_from(model: EduPairModel, folder: Path) -> None:
+    """Copy a trained model folder's weights into `model` (fine-tune the shipped model on new
+    annotations); the configs must describe the same architecture."""
+    trained, _ = EduPairModel.load(folder)
+    ours, theirs = model.state_dict(), trained.state_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys()
+                    if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape)
+    if differ:
+        raise ValueError(f"model.init_from={folder}: its weights do not fit this model config "
+                         f"({len(differ)} tensors differ, e.g. {differ[:3]}); use the config it was trained with")
+    model.load_state_dict(theirs)
 
 
 def _as_documents(docs: list[Document], found: list[tuple[list, list]], min_link_score: float = 0.0

@@ -20,7 +20,7 @@ from edupair.schema import ENTITY_LABELS, RELATION_LABELS
 from edupair.text import Boilerplate, normalize
 
 SPLITS = ("train", "dev", "test")
-TRAIN_ONLY_BATCHES = ("h", "i", "j", "k")  # document id prefixes ("h-1001") that only ever join the train split
+TRAIN_ONLY_BATCHES = ("h", "i", "j", "k", "l")  # document id prefixes ("h-1001") that only ever join the train split
 STATS_BEGIN, STATS_END = "<!-- stats:begin -->", "<!-- stats:end -->"
 _SUSPICIOUS_NUMBER = re.compile(
     r"^第|^首|[年月日号]$|^\d{4}[-—~～至]\d{4}|^\d{2,4}[-—]\d{3,}|\d{7,}|^[xX×]+|^为期|(年|周|天|个月)$")

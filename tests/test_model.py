@@ -118,7 +118,6 @@ def test_train_resume_predict_evaluate(tmp_path):
     assert "pages of up to 10000" in (tmp_path / "eval_pages" / "report.md").read_text(encoding="utf-8")
 
 
-
 @needs_encoder
 def test_training_starts_from_a_trained_model_of_the_same_config(tmp_path, tiny_model):
     from edupair.model import EduPairModel
@@ -130,6 +129,7 @@ def test_training_starts_from_a_trained_model_of_the_same_config(tmp_path, tiny_
         assert torch.equal(model.state_dict()[name], weight), name
     with pytest.raises(ValueError, match="init_from.*do not fit"):
         build_model(tiny_cfg(tmp_path, f"model.init_from={tiny_model}", "model.head_size=8"))
+
 
 @needs_encoder
 def test_training_refuses_invalid_annotations(tmp_path):

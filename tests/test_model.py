@@ -132,6 +132,34 @@ def test_training_starts_from_a_trained_model_of_the_same_config(tmp_path, tiny_
 
 
 @needs_encoder
+def test_averaged_model_holds_the_mean_weights_and_gets_dev_cut_offs(tmp_path, tiny_model):
+    from edupair.model import EduPairModel
+    from edupair.training import average_models, build_model, calibrate_thresholds, save_model
+
+    trained, tokenizer = EduPairModel.load(tiny_model)
+    shifted = tmp_path / "shifted"
+    with torch.no_grad():
+        for weight in trained.parameters():
+            weight.add_(0.5)
+    save_model(trained, tokenizer, shifted, "14MB")
+    original = EduPairModel.load(tiny_model)[0].state_dict()
+    soup, _ = average_models([tiny_model, shifted])
+    averaged = soup.state_dict()
+    for name, _ in trained.named_parameters():
+        assert torch.allclose(averaged[name], original[name] + 0.25, atol=2e-3), name
+    save_model(soup, tokenizer, tmp_path / "soup", "14MB")
+    chosen = calibrate_thresholds(tmp_path / "soup", [make_doc()], [0.0, -1.0], [0.4, 0.6], 4, "cpu")
+    meta = json.loads((tmp_path / "soup" / "edupair_config.json").read_text(encoding="utf-8"))
+    assert (meta["threshold"], meta["relation_threshold"]) == (chosen["threshold"], chosen["relation_threshold"])
+    with pytest.raises(ValueError, match="at least two"):
+        average_models([tiny_model])
+    other, other_tok = build_model(tiny_cfg(tmp_path, "model.head_size=8"))
+    save_model(other, other_tok, tmp_path / "other", "14MB")
+    with pytest.raises(ValueError, match="only models of one config"):
+        average_models([tiny_model, tmp_path / "other"])
+
+
+@needs_encoder
 def test_training_refuses_invalid_annotations(tmp_path):
     cfg = tiny_cfg(tmp_path)
     bad = tmp_path / "data" / "train.jsonl"

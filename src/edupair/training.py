@@ -152,6 +152,28 @@ def calibrate_thresholds(folder: Path, dev_docs: list[Document], entity_candidat
             "grid": {f"{t}/{c}": round(f[0], 4) for (t, c), f in scores.items()}}
 
 
+def average_models(folders: list[Path]) -> tuple[EduPairModel, object]:
+    """One model whose weights are the mean of several trained models of one config (a "model
+    soup": fine-tunes from one start, averaged, are often steadier off the training distribution
+    than each alone). Head config and tokenizer come from the first folder."""
+    if len(folders) < 2:
+        raise ValueError(f"averaging needs at least two model folders, got {len(folders)}")
+    model, tokenizer = EduPairModel.load(folders[0])
+    first = model.state_dict()
+    sums = {k: v.clone().double() for k, v in first.items() if v.is_floating_point()}
+    for folder in folders[1:]:
+        other = EduPairModel.load(folder)[0].state_dict()
+        differ = sorted(k for k in first.keys() | other.keys()
+                        if k not in first or k not in other or first[k].shape != other[k].shape)
+        if differ:
+            raise ValueError(f"{folder}: its weights do not fit those of {folders[0]} ({len(differ)} tensors "
+                             f"differ, e.g. {differ[:3]}); only models of one config can be averaged")
+        for k in sums:
+            sums[k] += other[k].double()
+    model.load_state_dict({k: (sums[k] / len(folders)).to(v.dtype) if k in sums else v for k, v in first.items()})
+    return model, tokenizer
+
+
 def budget_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int, spent) -> LambdaLR:
     """Linear warmup, then linear decay to zero by the last step or when `spent()` (the share of the
     time budget used) reaches 1, whichever comes first: a budgeted run ends its schedule on any machine."""
@@ -177,7 +199,7 @@ def length_grouped(order: list[int], lengths: list[int], batch_size: int, group:
     return [i for batch in batches for i in batch]
 
 
-def _atomic_save_model(model: EduPairModel, tokenizer, folder: Path, shard_size: str) -> None:
+def save_model(model: EduPairModel, tokenizer, folder: Path, shard_size: str) -> None:
     """Write the model folder next to its target, then swap it in."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -316,7 +338,7 @@ def train(cfg: DictConfig) -> dict:
                 handle.write(json.dumps(entry) + "\n")
             if f1 > state["best_f1"]:
                 state["best_f1"], state["bad_epochs"] = f1, 0
-                _atomic_save_model(scored, tokenizer, out_dir, cfg.shard_size)
+                save_model(scored, tokenizer, out_dir, cfg.shard_size)
             else:
                 state["bad_epochs"] += 1
             _save_checkpoint(ckpt, unwrapped, optimizer, scheduler, state, ema)

@@ -83,13 +83,18 @@ def build_model(cfg: DictConfig) -> tuple[EduPairModel, object]:
     return model, tokenizer
 
 
+def differing_tensors(ours: dict, theirs: dict) -> list[str]:
+    """Names of the tensors that one state dict lacks or holds in another shape."""
+    return sorted(k for k in ours.keys() | theirs.keys()
+                  if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape)
+
+
 def start_from(model: EduPairModel, folder: Path) -> None:
     """Copy a trained model folder's weights into `model` (fine-tune the shipped model on new
     annotations); the configs must describe the same architecture."""
     trained, _ = EduPairModel.load(folder)
-    ours, theirs = model.state_dict(), trained.state_dict()
-    differ = sorted(k for k in ours.keys() | theirs.keys()
-                    if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape)
+    theirs = trained.state_dict()
+    differ = differing_tensors(model.state_dict(), theirs)
     if differ:
         raise ValueError(f"model.init_from={folder}: its weights do not fit this model config "
                          f"({len(differ)} tensors differ, e.g. {differ[:3]}); use the config it was trained with")
@@ -163,8 +168,7 @@ def average_models(folders: list[Path]) -> tuple[EduPairModel, object]:
     sums = {k: v.clone().double() for k, v in first.items() if v.is_floating_point()}
     for folder in folders[1:]:
         other = EduPairModel.load(folder)[0].state_dict()
-        differ = sorted(k for k in first.keys() | other.keys()
-                        if k not in first or k not in other or first[k].shape != other[k].shape)
+        differ = differing_tensors(first, other)
         if differ:
             raise ValueError(f"{folder}: its weights do not fit those of {folders[0]} ({len(differ)} tensors "
                              f"differ, e.g. {differ[:3]}); only models of one config can be averaged")
